@@ -1,0 +1,51 @@
+# cashout: `make help` lists the targets. Everything runs inside ./.venv, created on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+PG_ADMIN ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+
+.DEFAULT_GOAL := help
+.PHONY: help serve test lint format typecheck pytest test-postgres docs install clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml $(PLUGINS) scripts/bootstrap_venv.py
+	$(PYTHON) scripts/bootstrap_venv.py $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]' $(foreach p,$(PLUGINS),-e '$(dir $(p))[test]')
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install cashout, its plugins and the test tools
+
+serve: $(STAMP) ## Run the server (SQLite in ./data; CASHOUT_HOST / CASHOUT_PORT / CASHOUT_DATA_DIR)
+	$(BIN)/cashout serve
+
+test: lint typecheck pytest ## Run the whole suite: lint, types, tests
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP) ## mypy --strict on the server, the TUI and the plugins
+	$(BIN)/mypy
+
+pytest: $(STAMP) ## The tests (SQLite; PostgreSQL-only tests skip when it is unreachable, outside CI)
+	$(BIN)/python -m pytest
+
+test-postgres: $(STAMP) ## The database tests again on a fresh PostgreSQL database (PG_ADMIN=admin URL)
+	$(BIN)/python scripts/pg_test_db.py create "$(PG_ADMIN)" > $(VENV)/.pg-test-url
+	CASHOUT_TEST_DATABASE_URL=$$(cat $(VENV)/.pg-test-url) $(BIN)/python -m pytest -m "db or postgres" ; \
+	  status=$$?; $(BIN)/python scripts/pg_test_db.py drop "$(PG_ADMIN)" $$(cat $(VENV)/.pg-test-url); exit $$status
+
+docs: $(STAMP) ## Regenerate docs/plugins.md and docs/configuration.md from the docstrings
+	$(BIN)/python -m cashout_server.docgen docs
+
+clean: ## Remove the virtualenv and caches (keeps ./data)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Secrets: credential encryption, API tokens and password hashing."""
