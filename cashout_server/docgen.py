@@ -214,7 +214,7 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "plugins.md").write_text(render(), encoding="utf-8")
     (folder / "configuration.md").write_text(render_configuration(), encoding="utf-8")
-    print(f"wrote {folder}/plugins.md and {folder}/configuration.md")  # noqa: T201 - a build step's output
+    print(f"wrote {folder}/plugins.md and {folder}/configuration.md")
 
 
 if __name__ == "__main__":

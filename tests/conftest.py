@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from cashout_test_support import require_postgres
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -126,13 +126,15 @@ async def tokens(runtime: Runtime) -> Tokens:
 
 
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=app) as c:
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    # The app runs in the test's own event loop (Litestar's AsyncTestClient would run it in a
+    # portal thread, and asyncpg connections cannot move between loops).
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
         yield c
 
 
 @pytest.fixture
-async def api(client: AsyncTestClient[Litestar], tokens: Tokens) -> AsyncTestClient[Litestar]:
+async def api(client: httpx.AsyncClient, tokens: Tokens) -> httpx.AsyncClient:
     """A client that sends the owner's admin token."""
     client.headers["Authorization"] = f"Bearer {tokens.owner}"
     return client

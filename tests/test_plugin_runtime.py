@@ -34,6 +34,8 @@ def test_builtin_plugins_come_from_entry_points() -> None:
     assert set(registry.plugins) == names
     for info in registry.plugins.values():
         assert info.distribution and info.version, "entry-point plugins report their distribution"
+        assert info.errors == (), f"installed plugin {info.name} has invalid descriptors: {info.errors}"
+        assert info.platforms, f"installed plugin {info.name} serves no platform"
 
 
 def test_allow_list_limits_what_loads() -> None:

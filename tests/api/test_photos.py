@@ -129,3 +129,17 @@ async def test_delete_photo(api: Client) -> None:
     photo = (await _upload(api, item_id, _png())).json()  # type: ignore[attr-defined]
     assert (await api.delete(f"/api/v1/photos/{photo['id']}")).status_code == 204
     assert (await api.get(f"/api/v1/photos/{photo['id']}")).status_code == 404
+
+
+async def test_heic_from_a_phone_is_accepted(api: Client) -> None:
+    pillow_heif = pytest.importorskip("pillow_heif", reason="HEIC needs the pillow-heif decoder")
+    img = Image.new("RGB", (64, 48), (10, 200, 10))
+    heif = pillow_heif.from_pillow(img)
+    out = io.BytesIO()
+    heif.save(out, quality=80)
+    r = await _upload(api, await _item(api), out.getvalue(), "IMG_0001.HEIC")
+    assert r.status_code == 201, r.text  # type: ignore[attr-defined]
+    photo = r.json()  # type: ignore[attr-defined]
+    assert photo["original_format"] == "HEIF" and (photo["width"], photo["height"]) == (64, 48)
+    served = Image.open(io.BytesIO((await api.get(photo["content_url"])).content))
+    assert served.format == "JPEG"
