@@ -14,6 +14,7 @@ import sys
 import tempfile
 import urllib.request
 from pathlib import Path
+from urllib.parse import urljoin
 
 VENV = Path(sys.argv[1] if len(sys.argv) > 1 else ".venv")
 PY = VENV / "bin" / "python"
@@ -36,12 +37,14 @@ def main() -> int:
         return 0
     index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
     base = index[: -len("/simple")] if index.endswith("/simple") else index
-    with urllib.request.urlopen(f"{base}/pypi/pip/json", timeout=60) as response:  # noqa: S310 - fixed https URL
+    meta_url = f"{base}/pypi/pip/json"
+    with urllib.request.urlopen(meta_url, timeout=60) as response:  # noqa: S310 - fixed https URL
         release = json.load(response)
     wheel = next(u for u in release["urls"] if u["packagetype"] == "bdist_wheel")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / wheel["filename"]
-        urllib.request.urlretrieve(wheel["url"], path)  # noqa: S310 - URL from PyPI's own metadata
+        # Mirrors may answer with URLs relative to the metadata document.
+        urllib.request.urlretrieve(urljoin(meta_url, wheel["url"]), path)  # noqa: S310 - from PyPI's metadata
         subprocess.run([PY, f"{path}/pip", "install", "--quiet", str(path)], check=True)
     return 0 if has_pip() else 1
 
