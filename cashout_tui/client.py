@@ -1,0 +1,633 @@
+"""A small typed client for the cashout REST API, over ``httpx.AsyncClient``.
+
+Every call sends ``Authorization: Bearer <token>``. Answers other than 2xx raise
+:class:`ApiError` built from the RFC 9457 problem details the server returns; a server that
+cannot be reached raises :class:`ApiError` too (with ``status`` 0), so callers handle one
+exception type. The token never appears in a ``repr``, ``str`` or error message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Generic, Literal, NotRequired, Required, TypedDict, TypeVar, cast
+
+import httpx
+
+__all__ = [
+    "ApiError",
+    "CashoutClient",
+    "Condition",
+    "Connection",
+    "Item",
+    "ItemCreate",
+    "Listing",
+    "ListingAction",
+    "ListingStatus",
+    "Page",
+    "Photo",
+    "Plugin",
+    "User",
+]
+
+T = TypeVar("T")
+
+ListingStatus = Literal[
+    "draft", "publishing", "pending", "needs_action", "published", "rejected", "failed", "unknown", "delisted"
+]
+Condition = Literal["new", "like_new", "used_good", "used_fair", "for_parts"]
+
+USER_AGENT = "cashout-tui/0.1"
+MAX_PAGE = 200
+"""The largest page the API serves."""
+_REDACTED = "<redacted>"
+
+
+class User(TypedDict):
+    """The user a token belongs to (``GET /api/v1/users/me``)."""
+
+    id: str
+    email: str
+    name: str
+    role: str
+    disabled: bool
+    created_at: str
+
+
+class Item(TypedDict):
+    """An item. Prices are integer minor units of ``currency``."""
+
+    id: str
+    sku: str | None
+    title: str
+    description: str
+    condition: str
+    category: str | None
+    brand: str | None
+    identifiers: dict[str, str]
+    quantity: int
+    currency: str
+    cost_basis_minor: int | None
+    list_price_minor: int
+    floor_price_minor: int | None
+    status: str
+    photo_count: int
+    created_at: str
+    updated_at: str
+
+
+class ItemCreate(TypedDict, total=False):
+    """The body of ``POST /api/v1/items``: ``title`` and ``list_price_minor`` are required."""
+
+    title: Required[str]
+    list_price_minor: Required[int]
+    description: str
+    condition: Condition
+    sku: str | None
+    category: str | None
+    brand: str | None
+    identifiers: dict[str, str]
+    quantity: int
+    currency: str
+    cost_basis_minor: int | None
+    floor_price_minor: int | None
+    status: str
+
+
+class Photo(TypedDict):
+    """A photo record; ``width``/``height``/``bytes`` describe the cleaned copy served."""
+
+    id: str
+    item_id: str
+    position: int
+    width: int
+    height: int
+    bytes: int
+    sha256: str
+    original_format: str
+    filename: str | None
+    content_url: str
+    created_at: str
+
+
+class ListingAction(TypedDict, total=False):
+    """What a person must do when a listing is ``needs_action``."""
+
+    kind: str
+    instructions: str
+    url: str | None
+    copy: dict[str, str]
+    photo_ids: list[str]
+
+
+class Listing(TypedDict):
+    """An item on one connection."""
+
+    id: str
+    item_id: str
+    connection_id: str
+    platform: str
+    status: ListingStatus
+    external_id: str | None
+    url: str | None
+    manage_url: NotRequired[str | None]
+    options: dict[str, str]
+    action: ListingAction | None
+    last_error: str | None
+    published_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class Connection(TypedDict):
+    """An account on a platform; credentials are write-only, only their names are shown."""
+
+    id: str
+    platform: str
+    name: str
+    settings: dict[str, str]
+    credentials_set: list[str]
+    status: str
+    status_detail: str | None
+    created_at: str
+    updated_at: str
+
+
+class Plugin(TypedDict):
+    """An installed plugin and the platforms (descriptors) it serves."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    module: str
+    hooks: list[str]
+    platforms: list[dict[str, Any]]
+    errors: list[str]
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list; pass ``next_cursor`` back to get the next one (``None`` on the last)."""
+
+    data: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(eq=False)
+class ApiError(Exception):
+    """A call failed: the server said no (``status`` is its HTTP status) or could not be reached (``status`` 0).
+
+    Attributes:
+        status: the HTTP status, or 0 when no answer came.
+        title: the problem's short title, e.g. ``Unauthorized``.
+        detail: the human explanation.
+        errors: per-field problems, when the server lists them.
+        type: the problem type URI, when given.
+    """
+
+    status: int
+    title: str
+    detail: str = ""
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    type: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    @property
+    def message(self) -> str:
+        """A readable one-line explanation, with per-field problems appended."""
+        if self.status == 0:
+            text = self.detail or self.title
+        else:
+            text = f"{self.title} ({self.status})"
+            if self.detail and self.detail != self.title:
+                text += f": {self.detail}"
+        problems = [_describe_field_error(e) for e in self.errors]
+        if problems:
+            text += " — " + "; ".join(p for p in problems if p)
+        return text
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _describe_field_error(error: dict[str, Any]) -> str:
+    message = str(error.get("message") or error.get("detail") or "").strip()
+    key = error.get("key") or error.get("field") or error.get("pointer")
+    return f"{key}: {message}" if key and message else message
+
+
+def problem_from_response(response: httpx.Response) -> ApiError:
+    """Build an :class:`ApiError` from an error response (problem+json, plain JSON or text).
+
+    Args:
+        response: a response whose status is not 2xx.
+
+    Returns:
+        The error describing it.
+    """
+    status = response.status_code
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    try:
+        body: Any = response.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        return ApiError(
+            status=status,
+            title=str(body.get("title") or phrase),
+            detail=str(body.get("detail") or ""),
+            errors=[e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else [],
+            type=str(body["type"]) if body.get("type") else None,
+        )
+    text = " ".join(response.text.split())[:300]
+    return ApiError(status=status, title=phrase, detail=text)
+
+
+def _display_url(url: httpx.URL) -> str:
+    """The URL without any user:password part, for messages."""
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}{url.path}".rstrip("/")
+
+
+class CashoutClient:
+    """The cashout REST API, one method per call.
+
+    Args:
+        base_url: the server, e.g. ``http://127.0.0.1:8000``; optional when ``http`` has a base URL.
+        token: the API token sent as ``Authorization: Bearer <token>``.
+        http: an ``httpx.AsyncClient`` to use (tests pass one over ``httpx.ASGITransport``); it is
+            left open by :meth:`aclose`. Without it the client creates and owns one.
+        timeout: seconds to wait for the server, when the client creates its own ``httpx`` client.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str = "",
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if base_url is None:
+            if http is None or not str(http.base_url):
+                raise ValueError("base_url is required unless the httpx client has one")
+            base_url = str(http.base_url)
+        self._base = httpx.URL(base_url.rstrip("/") + "/")
+        self.__token = token
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
+
+    @property
+    def base_url(self) -> str:
+        """The server's URL (without any credentials in it)."""
+        return _display_url(self._base)
+
+    def __repr__(self) -> str:
+        return f"CashoutClient(base_url={self.base_url!r}, token={_REDACTED!r})"
+
+    async def aclose(self) -> None:
+        """Close the underlying ``httpx`` client if this client created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> CashoutClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self.__token, _REDACTED) if self.__token else text
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> Any:
+        url = self._base.join(path.lstrip("/"))
+        headers = {"Authorization": f"Bearer {self.__token}", "Accept": "application/json", "User-Agent": USER_AGENT}
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = await self._http.request(method, url, params=query, json=json_body, files=files, headers=headers)
+        except httpx.TimeoutException:
+            raise ApiError(0, "Timeout", f"the server at {self.base_url} did not answer in time") from None
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            reason = self._redact(str(exc)) or type(exc).__name__
+            raise ApiError(0, "Unreachable", f"cannot reach the server at {self.base_url}: {reason}") from None
+        if not response.is_success:
+            error = problem_from_response(response)
+            error.detail = self._redact(error.detail)
+            raise ApiError(error.status, error.title, error.detail, errors=error.errors, type=error.type)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiError(
+                response.status_code, "Bad response", f"the server at {self.base_url} did not answer with JSON"
+            ) from None
+
+    async def _page(self, path: str, params: dict[str, Any]) -> Page[Any]:
+        body = await self._request("GET", path, params=params)
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise ApiError(0, "Bad response", f"{path} did not answer with a list")
+        cursor = body.get("next_cursor")
+        return Page(data=list(body["data"]), next_cursor=str(cursor) if cursor else None)
+
+    async def _all(self, path: str, params: dict[str, Any], max_rows: int) -> list[Any]:
+        rows: list[Any] = []
+        cursor: str | None = None
+        while len(rows) < max_rows:
+            page = await self._page(path, {**params, "limit": MAX_PAGE, "cursor": cursor})
+            rows.extend(page.data)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return rows[:max_rows]
+
+    # -- users ------------------------------------------------------------------------------------
+
+    async def me(self) -> User:
+        """The user the token belongs to.
+
+        Returns:
+            The user.
+        """
+        return cast(User, await self._request("GET", "/api/v1/users/me"))
+
+    # -- items ------------------------------------------------------------------------------------
+
+    async def list_items(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        status: str | None = None,
+        q: str | None = None,
+        sku: str | None = None,
+    ) -> Page[Item]:
+        """One page of items, oldest first.
+
+        Args:
+            limit: rows per page (1-200).
+            cursor: ``next_cursor`` of the previous page.
+            status: only items with this status.
+            q: words that must appear in the title.
+            sku: only the item with this SKU.
+
+        Returns:
+            The page.
+        """
+        params = {"limit": limit, "cursor": cursor, "status": status, "q": q, "sku": sku}
+        return cast(Page[Item], await self._page("/api/v1/items", params))
+
+    async def all_items(self, *, max_rows: int = 10_000) -> list[Item]:
+        """Every item (following cursors), oldest first, up to ``max_rows``.
+
+        Args:
+            max_rows: stop after this many.
+
+        Returns:
+            The items.
+        """
+        return cast(list[Item], await self._all("/api/v1/items", {}, max_rows))
+
+    async def get_item(self, item_id: str) -> Item:
+        """One item.
+
+        Args:
+            item_id: the item's id.
+
+        Returns:
+            The item.
+        """
+        return cast(Item, await self._request("GET", f"/api/v1/items/{item_id}"))
+
+    async def create_item(self, data: ItemCreate) -> Item:
+        """Add an item.
+
+        Args:
+            data: the new item's fields.
+
+        Returns:
+            The item as stored.
+        """
+        return cast(Item, await self._request("POST", "/api/v1/items", json_body=dict(data)))
+
+    async def update_item(self, item_id: str, changes: dict[str, Any]) -> Item:
+        """Change an item; only the fields given change.
+
+        Args:
+            item_id: the item's id.
+            changes: field name to new value (``None`` clears an optional field).
+
+        Returns:
+            The item as stored.
+        """
+        return cast(Item, await self._request("PATCH", f"/api/v1/items/{item_id}", json_body=changes))
+
+    async def delete_item(self, item_id: str) -> None:
+        """Delete an item that is not live anywhere.
+
+        Args:
+            item_id: the item's id.
+        """
+        await self._request("DELETE", f"/api/v1/items/{item_id}")
+
+    # -- photos -----------------------------------------------------------------------------------
+
+    async def list_photos(self, item_id: str) -> list[Photo]:
+        """An item's photos in order.
+
+        Args:
+            item_id: the item's id.
+
+        Returns:
+            The photo records.
+        """
+        return cast(list[Photo], (await self._page(f"/api/v1/items/{item_id}/photos", {})).data)
+
+    async def upload_photo(
+        self, item_id: str, content: bytes, *, filename: str = "photo.jpg", content_type: str = "image/jpeg"
+    ) -> Photo:
+        """Upload a photo (JPEG, PNG, WebP or HEIC) to an item.
+
+        Args:
+            item_id: the item's id.
+            content: the image file's bytes.
+            filename: the file name the server records.
+            content_type: the file's media type.
+
+        Returns:
+            The photo record.
+        """
+        files = {"data": (filename, content, content_type)}
+        return cast(Photo, await self._request("POST", f"/api/v1/items/{item_id}/photos", files=files))
+
+    # -- listings ---------------------------------------------------------------------------------
+
+    async def list_listings(
+        self,
+        *,
+        item_id: str | None = None,
+        connection_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Listing]:
+        """One page of listings.
+
+        Args:
+            item_id: only this item's listings.
+            connection_id: only listings on this connection.
+            status: only listings with this status.
+            limit: rows per page (1-200).
+            cursor: ``next_cursor`` of the previous page.
+
+        Returns:
+            The page.
+        """
+        params = {
+            "item_id": item_id,
+            "connection_id": connection_id,
+            "status": status,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return cast(Page[Listing], await self._page("/api/v1/listings", params))
+
+    async def item_listings(self, item_id: str) -> list[Listing]:
+        """Every listing of one item.
+
+        Args:
+            item_id: the item's id.
+
+        Returns:
+            The listings, oldest first.
+        """
+        return cast(list[Listing], await self._all("/api/v1/listings", {"item_id": item_id}, 1_000))
+
+    async def get_listing(self, listing_id: str) -> Listing:
+        """One listing.
+
+        Args:
+            listing_id: the listing's id.
+
+        Returns:
+            The listing.
+        """
+        return cast(Listing, await self._request("GET", f"/api/v1/listings/{listing_id}"))
+
+    async def create_listing(self, item_id: str, connection_id: str, options: dict[str, str] | None = None) -> Listing:
+        """Create a draft listing of an item on a connection.
+
+        Args:
+            item_id: the item's id.
+            connection_id: the connection's id.
+            options: platform-specific listing options.
+
+        Returns:
+            The draft listing.
+        """
+        body = {"item_id": item_id, "connection_id": connection_id, "options": options or {}}
+        return cast(Listing, await self._request("POST", "/api/v1/listings", json_body=body))
+
+    async def publish_listing(self, listing_id: str) -> Listing:
+        """Publish a listing now; its ``status`` (and ``url``, ``action``, ``last_error``) is the outcome.
+
+        Args:
+            listing_id: the listing's id.
+
+        Returns:
+            The listing after the attempt.
+        """
+        return cast(Listing, await self._request("POST", f"/api/v1/listings/{listing_id}/publish"))
+
+    async def confirm_listing(
+        self, listing_id: str, *, url: str | None = None, external_id: str | None = None
+    ) -> Listing:
+        """Confirm a step a person did on the platform (e.g. posted it by hand).
+
+        Args:
+            listing_id: the listing's id.
+            url: the listing's URL on the platform.
+            external_id: the listing's id on the platform.
+
+        Returns:
+            The listing after confirmation.
+        """
+        body = {k: v for k, v in {"url": url, "external_id": external_id}.items() if v is not None}
+        return cast(Listing, await self._request("POST", f"/api/v1/listings/{listing_id}/confirm", json_body=body))
+
+    async def delist_listing(self, listing_id: str) -> Listing:
+        """Take a listing down (on assisted platforms, the answer says how).
+
+        Args:
+            listing_id: the listing's id.
+
+        Returns:
+            The listing after the attempt.
+        """
+        return cast(Listing, await self._request("POST", f"/api/v1/listings/{listing_id}/delist"))
+
+    # -- connections and plugins ------------------------------------------------------------------
+
+    async def list_connections(self, *, platform: str | None = None) -> list[Connection]:
+        """Every connection, optionally of one platform.
+
+        Args:
+            platform: only connections to this platform.
+
+        Returns:
+            The connections, oldest first.
+        """
+        return cast(list[Connection], await self._all("/api/v1/connections", {"platform": platform}, 1_000))
+
+    async def create_connection(
+        self,
+        platform: str,
+        name: str,
+        *,
+        settings: dict[str, str] | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> Connection:
+        """Connect an account on a platform.
+
+        Args:
+            platform: the platform's name, e.g. ``craigslist``.
+            name: a name for the connection.
+            settings: the platform's settings.
+            credentials: the platform's credentials (write-only).
+
+        Returns:
+            The connection.
+        """
+        body = {"platform": platform, "name": name, "settings": settings or {}, "credentials": credentials or {}}
+        return cast(Connection, await self._request("POST", "/api/v1/connections", json_body=body))
+
+    async def list_plugins(self) -> list[Plugin]:
+        """Every installed plugin.
+
+        Returns:
+            The plugins and their platform descriptors.
+        """
+        body = await self._request("GET", "/api/v1/plugins")
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise ApiError(0, "Bad response", "/api/v1/plugins did not answer with a list")
+        return cast(list[Plugin], body["data"])
