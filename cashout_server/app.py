@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         lifespan=[lifespan],
         on_app_init=[on_app_init],
         request_max_body_size=rt.settings.server.max_request_bytes,
+        logging_config=None,  # `cashout serve` configures logging once, for every library alike
         debug=False,
     )
 

@@ -42,6 +42,7 @@ def create_scheduler(runtime: Runtime) -> AsyncIOScheduler:
             "interval",
             seconds=seconds,
             id=job_id,
+            name=job_id,
             replace_existing=True,
             misfire_grace_time=seconds,
         )
