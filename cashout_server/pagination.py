@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
 from typing import Annotated, Generic, TypeVar
 
 import msgspec
 from litestar.params import QueryParameter
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from cashout_server.problems import ProblemError
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -52,6 +55,16 @@ def decode_cursor(cursor: str | None) -> int:
         ) from None
 
 
-def next_cursor(rows: Sequence[object], ids: Sequence[int], limit: int) -> str | None:
-    """The cursor after ``rows`` when the query fetched ``limit + 1`` rows, else ``None``."""
-    return encode_cursor(ids[limit - 1]) if len(rows) > limit else None
+async def fetch_page(
+    db: AsyncSession, query: Select[M], key: InstrumentedAttribute[int], limit: int, cursor: str | None
+) -> tuple[list[M], str | None]:
+    """Run ``query`` for one page ordered by ``key`` (an integer id column).
+
+    Returns:
+        The page's rows and the cursor of the next page (``None`` on the last page).
+    """
+    rows = list(await db.scalars(query.where(key > decode_cursor(cursor)).order_by(key).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor(getattr(last, key.key))

@@ -14,7 +14,7 @@ from cashout_server.auth import principal_of
 from cashout_server.db.models import Connection, Listing
 from cashout_server.deps import Db, RuntimeDep
 from cashout_server.domain.accounts import services
-from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, next_cursor
+from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, fetch_page
 from cashout_server.problems import ProblemError, conflict, not_found
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -89,14 +89,11 @@ class ConnectionController(Controller):
         cursor: Cursor = None,
     ) -> Page[ConnectionOut]:
         """Connections, optionally of one platform."""
-        query = select(Connection).where(Connection.id > decode_cursor(cursor))
+        query = select(Connection)
         if platform:
             query = query.where(Connection.platform == platform)
-        rows = list(await db.scalars(query.order_by(Connection.id).limit(limit + 1)))
-        return Page(
-            data=[connection_out(runtime, r) for r in rows[:limit]],
-            next_cursor=next_cursor(rows, [r.id for r in rows], limit),
-        )
+        rows, after = await fetch_page(db, query, Connection.id, limit, cursor)
+        return Page(data=[connection_out(runtime, r) for r in rows], next_cursor=after)
 
     @post("/", operation_id="createConnection")
     async def create_connection(

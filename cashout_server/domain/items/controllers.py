@@ -12,7 +12,7 @@ from cashout_server.db.models import Item, Listing
 from cashout_server.deps import Db
 from cashout_server.domain.items import services
 from cashout_server.domain.items.schemas import Condition, ItemCreate, ItemOut, ItemStatus, ItemUpdate
-from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, next_cursor
+from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, fetch_page
 from cashout_server.problems import ProblemError, conflict, not_found
 
 _LIVE = ("published", "pending", "publishing", "unknown", "needs_action")
@@ -69,7 +69,7 @@ class ItemController(Controller):
         cursor: Cursor = None,
     ) -> Page[ItemOut]:
         """Items, oldest first, filtered by status, category, SKU or title words."""
-        query = select(Item).where(Item.id > decode_cursor(cursor))
+        query = select(Item)
         if status is not None:
             query = query.where(Item.status == status.value)
         if category:
@@ -79,12 +79,11 @@ class ItemController(Controller):
         for word in (q or "").split():
             escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(func.lower(Item.title).like(f"%{escaped}%", escape="\\"))
-        rows = list(await db.scalars(query.order_by(Item.id).limit(limit + 1)))
-        page = rows[:limit]
+        page, after = await fetch_page(db, query, Item.id, limit, cursor)
         counts = await services.photo_counts(db, [i.id for i in page])
         return Page(
             data=[item_out(i, counts.get(i.id, 0)) for i in page],
-            next_cursor=next_cursor(rows, [i.id for i in rows], limit),
+            next_cursor=after,
         )
 
     @post("/", operation_id="createItem")

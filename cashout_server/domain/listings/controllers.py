@@ -17,7 +17,7 @@ from cashout_server.domain.accounts.services import get_connection
 from cashout_server.domain.items.services import get_item
 from cashout_server.domain.listings import services
 from cashout_server.domain.listings.services import ListingStatus
-from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, next_cursor
+from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, fetch_page
 from cashout_server.problems import ProblemError, conflict, not_found
 
 
@@ -122,7 +122,6 @@ class ListingController(Controller):
             select(Listing)
             .join(Item, Listing.item_id == Item.id)
             .join(Connection, Listing.connection_id == Connection.id)
-            .where(Listing.id > decode_cursor(cursor))
             .options(selectinload(Listing.item), selectinload(Listing.connection))
         )
         if item_id:
@@ -133,10 +132,8 @@ class ListingController(Controller):
             query = query.where(Connection.platform == platform)
         if status is not None:
             query = query.where(Listing.status == status.value)
-        rows = list(await db.scalars(query.order_by(Listing.id).limit(limit + 1)))
-        return Page(
-            data=[listing_out(r) for r in rows[:limit]], next_cursor=next_cursor(rows, [r.id for r in rows], limit)
-        )
+        rows, after = await fetch_page(db, query, Listing.id, limit, cursor)
+        return Page(data=[listing_out(r) for r in rows], next_cursor=after)
 
     @post("/", operation_id="createListing")
     async def create_listing(self, runtime: RuntimeDep, db: Db, data: JSONBody[ListingCreate]) -> ListingOut:

@@ -14,7 +14,7 @@ from cashout_server.auth import principal_of
 from cashout_server.db.models import ApiToken, User
 from cashout_server.deps import Db
 from cashout_server.domain.users import services
-from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, next_cursor
+from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, fetch_page
 from cashout_server.problems import ProblemError, not_found
 from cashout_server.security.tokens import Role, Scope
 
@@ -109,11 +109,8 @@ class UserController(Controller):
     @get("/", operation_id="listUsers", opt={"admin": True})
     async def list_users(self, db: Db, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Page[UserOut]:
         """All users (owners and admins only)."""
-        after = decode_cursor(cursor)
-        rows = list(await db.scalars(select(User).where(User.id > after).order_by(User.id).limit(limit + 1)))
-        return Page(
-            data=[user_out(u) for u in rows[:limit]], next_cursor=next_cursor(rows, [u.id for u in rows], limit)
-        )
+        rows, after = await fetch_page(db, select(User), User.id, limit, cursor)
+        return Page(data=[user_out(u) for u in rows], next_cursor=after)
 
     @post("/", operation_id="createUser", opt={"admin": True})
     async def create_user(self, db: Db, data: JSONBody[UserCreate]) -> UserOut:
@@ -138,13 +135,11 @@ class TokenController(Controller):
     ) -> Page[TokenOut]:
         """The caller's tokens (an admin token sees everyone's)."""
         principal = principal_of(request)
-        query = select(ApiToken).where(ApiToken.id > decode_cursor(cursor))
+        query = select(ApiToken)
         if not principal.is_admin:
             query = query.where(ApiToken.user_id == principal.user_id)
-        rows = list(await db.scalars(query.order_by(ApiToken.id).limit(limit + 1)))
-        return Page(
-            data=[token_out(t) for t in rows[:limit]], next_cursor=next_cursor(rows, [t.id for t in rows], limit)
-        )
+        rows, after = await fetch_page(db, query, ApiToken.id, limit, cursor)
+        return Page(data=[token_out(t) for t in rows], next_cursor=after)
 
     @post("/", operation_id="createToken")
     async def create_token(self, request: Request[Any, Any, Any], db: Db, data: JSONBody[TokenCreate]) -> TokenIssued:
