@@ -64,7 +64,7 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, owner_email: s
     from cashout_server.app import create_app
     from cashout_server.db.migrate import upgrade
     from cashout_server.domain.users.services import ensure_owner
-    from cashout_server.runtime import StartupError, build_runtime, check_credentials_decrypt
+    from cashout_server.runtime import StartupError, build_runtime, check_credentials_decrypt, ensure_data_dir
 
     overrides: dict[str, Any] = {}
     if host:
@@ -76,7 +76,7 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, owner_email: s
     except ConfigError as exc:
         raise click.ClickException(f"invalid configuration: {exc}") from None
     logging.basicConfig(level=settings.server.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings)
     upgrade(settings.database_url)
 
     async def prepare(runtime: Any) -> str | None:
@@ -115,9 +115,10 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION."""
     from cashout_server.db.migrate import upgrade
+    from cashout_server.runtime import ensure_data_dir
 
     settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings)
     upgrade(settings.database_url, revision)
     click.echo(f"database upgraded to {revision}")
 

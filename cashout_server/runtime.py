@@ -46,9 +46,15 @@ class Runtime:
         await self.engine.dispose()
 
 
+def ensure_data_dir(settings: Settings) -> None:
+    """Create the data folder private to this user (it holds the database, photos and the key)."""
+    if not settings.data_dir.exists():
+        settings.data_dir.mkdir(parents=True, mode=0o700)
+
+
 def build_runtime(settings: Settings, *, registry: PluginRegistry | None = None) -> Runtime:
     """Create the runtime for ``settings``; nothing is connected until first use."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings)
     engine = create_engine(settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size)
     return Runtime(
         settings=settings,

@@ -144,6 +144,7 @@ def test_key_file_is_private_and_rotation_reencrypts(cli_env: Path) -> None:
     _add_connection("pw-123")
     key_file = cli_env / "secret.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cli_env.stat().st_mode) == 0o700, "the data folder is private"
     old_key = key_file.read_bytes().strip()
     before = _stored_token()
     code, out = run("keys", "rotate")
