@@ -115,3 +115,30 @@ async def test_schema_and_health_are_public(client: Client) -> None:
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     page = await client.get("/schema")
     assert page.status_code == 200 and "<html" in page.text.lower()
+
+
+async def test_admins_manage_users_and_the_owner_is_protected(client: Client, tokens: Tokens) -> None:
+    client.headers["Authorization"] = f"Bearer {tokens.admin}"
+    users = {u["email"]: u for u in (await client.get("/api/v1/users")).json()["data"]}
+    member, owner = users["member@example.com"], users["owner@example.com"]
+    r = await client.patch(f"/api/v1/users/{owner['id']}", json={"disabled": True})
+    assert r.status_code == 422 and "owner" in r.json()["detail"]
+    r = await client.patch(f"/api/v1/users/{member['id']}", json={"role": "owner"})
+    assert r.status_code == 422
+    r = await client.patch(f"/api/v1/users/{member['id']}", json={"disabled": True, "name": "Sam"})
+    assert r.json()["disabled"] is True and r.json()["name"] == "Sam"
+    client.headers["Authorization"] = f"Bearer {tokens.member}"
+    r = await client.get("/api/v1/items")
+    assert r.status_code == 401 and "disabled" in r.json()["detail"], "a disabled user's tokens stop working"
+
+
+async def test_users_see_themselves_but_not_others(client: Client, tokens: Tokens) -> None:
+    client.headers["Authorization"] = f"Bearer {tokens.member}"
+    me = (await client.get("/api/v1/users/me")).json()
+    assert (await client.get(f"/api/v1/users/{me['id']}")).json()["email"] == "member@example.com"
+    client.headers["Authorization"] = f"Bearer {tokens.admin}"
+    owner = next(u for u in (await client.get("/api/v1/users")).json()["data"] if u["role"] == "owner")
+    client.headers["Authorization"] = f"Bearer {tokens.member}"
+    assert (await client.get(f"/api/v1/users/{owner['id']}")).status_code == 404
+    mine = (await client.get("/api/v1/tokens")).json()["data"][0]
+    assert (await client.get(f"/api/v1/tokens/{mine['id']}")).json()["hint"].startswith("cashout_pat_...")

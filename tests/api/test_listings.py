@@ -209,3 +209,12 @@ async def test_listing_filters(api: Client, scripted: Any) -> None:
     assert (await api.get("/api/v1/listings", params={"status": "draft"})).json()["data"] == []
     assert len((await api.get("/api/v1/listings", params={"item_id": listing["item_id"]})).json()["data"]) == 1
     assert (await api.get("/api/v1/listings", params={"platform": "other"})).json()["data"] == []
+
+
+async def test_options_change_only_while_not_live(api: Client, scripted: Any) -> None:
+    listing = await _listing(api)
+    r = await api.patch(f"/api/v1/listings/{listing['id']}", json={"options": {"category": "fuo"}})
+    assert r.json()["options"] == {"category": "fuo"}
+    await _publish(api, listing["id"])
+    r = await api.patch(f"/api/v1/listings/{listing['id']}", json={"options": {}})
+    assert r.status_code == 409

@@ -143,3 +143,16 @@ async def test_heic_from_a_phone_is_accepted(api: Client) -> None:
     assert photo["original_format"] == "HEIF" and (photo["width"], photo["height"]) == (64, 48)
     served = Image.open(io.BytesIO((await api.get(photo["content_url"])).content))
     assert served.format == "JPEG"
+
+
+async def test_reorder_photos(api: Client) -> None:
+    item_id = await _item(api)
+    ids = [(await _upload(api, item_id, _png(10 + n, 10))).json()["id"] for n in range(3)]  # type: ignore[attr-defined]
+    r = await api.patch(f"/api/v1/photos/{ids[2]}", json={"position": 1})
+    assert r.status_code == 200 and r.json()["position"] == 1
+    order = [p["id"] for p in (await api.get(f"/api/v1/items/{item_id}/photos")).json()["data"]]
+    assert order == [ids[2], ids[0], ids[1]]
+    r = await api.patch(f"/api/v1/photos/{ids[2]}", json={"position": 99})
+    order = [p["id"] for p in (await api.get(f"/api/v1/items/{item_id}/photos")).json()["data"]]
+    assert order == [ids[0], ids[1], ids[2]], "a position past the end moves it last"
+    assert (await api.patch(f"/api/v1/photos/{ids[0]}", json={"position": 0})).status_code == 400

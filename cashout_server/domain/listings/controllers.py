@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, delete, get, post
+from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -19,6 +19,9 @@ from cashout_server.domain.listings import services
 from cashout_server.domain.listings.services import ListingStatus
 from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, fetch_page
 from cashout_server.problems import ProblemError, conflict, not_found
+
+_EDITABLE = {ListingStatus.DRAFT, ListingStatus.REJECTED, ListingStatus.FAILED, ListingStatus.DELISTED}
+"""States in which a listing is not live anywhere."""
 
 
 class ListingOut(msgspec.Struct, kw_only=True):
@@ -54,6 +57,12 @@ class ListingCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     item_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
     connection_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
     options: dict[str, Annotated[str, msgspec.Meta(max_length=500)]] = {}
+
+
+class ListingUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """New per-listing options (e.g. a category override); only while the listing is not live."""
+
+    options: dict[str, Annotated[str, msgspec.Meta(max_length=500)]]
 
 
 class ListingConfirm(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -156,6 +165,16 @@ class ListingController(Controller):
         """One listing."""
         return listing_out(await _load(db, listing_id))
 
+    @patch("/{listing_id:str}", operation_id="updateListing")
+    async def update_listing(self, db: Db, listing_id: FromPath[str], data: JSONBody[ListingUpdate]) -> ListingOut:
+        """Change a listing's options before it is published (or after a rejection)."""
+        listing = await _load(db, listing_id)
+        if ListingStatus(listing.status) not in _EDITABLE:
+            raise conflict(f"the listing is {listing.status}; options can change only before it goes live")
+        listing.options = dict(data.options)
+        await db.commit()
+        return listing_out(await _load(db, listing_id))
+
     @get("/{listing_id:str}/history", operation_id="getListingHistory")
     async def history(self, db: Db, listing_id: FromPath[str]) -> Page[ListingEventOut]:
         """Every status the listing went through, oldest first."""
@@ -220,12 +239,7 @@ class ListingController(Controller):
     async def delete_listing(self, db: Db, listing_id: FromPath[str]) -> None:
         """Delete a listing that is not live (draft, rejected, failed or delisted)."""
         listing = await _load(db, listing_id)
-        if ListingStatus(listing.status) not in {
-            ListingStatus.DRAFT,
-            ListingStatus.REJECTED,
-            ListingStatus.FAILED,
-            ListingStatus.DELISTED,
-        }:
+        if ListingStatus(listing.status) not in _EDITABLE:
             raise conflict(f"the listing is {listing.status}; delist it first")
         await db.delete(listing)
         await db.commit()

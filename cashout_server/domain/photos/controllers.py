@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import anyio
 import msgspec
-from litestar import Controller, delete, get, post
+from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import UploadFile
-from litestar.params import FromPath, MultipartBody
+from litestar.params import FromPath, JSONBody, MultipartBody
 from litestar.response import File
 from sqlalchemy import func, select
 
@@ -35,6 +36,12 @@ class PhotoOut(msgspec.Struct, kw_only=True):
     filename: str | None
     content_url: str
     created_at: datetime
+
+
+class PhotoUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Move a photo: ``position`` 1 makes it the cover; the others shift to make room."""
+
+    position: Annotated[int, msgspec.Meta(ge=1, le=1000)]
 
 
 def photo_out(photo: Photo, item_public_id: str) -> PhotoOut:
@@ -134,6 +141,18 @@ class PhotoController(Controller):
         return File(
             path=path, media_type="image/jpeg", filename=f"{photo.public_id}.jpg", content_disposition_type="inline"
         )
+
+    @patch("/{photo_id:str}", operation_id="updatePhoto")
+    async def update_photo(self, db: Db, photo_id: FromPath[str], data: JSONBody[PhotoUpdate]) -> PhotoOut:
+        """Reorder an item's photos by moving this one to ``position``."""
+        photo, item = await _photo(db, photo_id)
+        siblings = list(await db.scalars(select(Photo).where(Photo.item_id == item.id).order_by(Photo.position)))
+        siblings.remove(photo)
+        siblings.insert(min(data.position, len(siblings) + 1) - 1, photo)
+        for number, row in enumerate(siblings, start=1):
+            row.position = number
+        await db.commit()
+        return photo_out(photo, item.public_id)
 
     @delete("/{photo_id:str}", operation_id="deletePhoto")
     async def delete_photo(self, db: Db, photo_id: FromPath[str]) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
@@ -36,6 +36,14 @@ class UserCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
     role: Role = Role.MEMBER
+
+
+class UserUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Changes to a user (owners and admins only). A disabled user's tokens stop working."""
+
+    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    role: Role | None = None
+    disabled: bool | None = None
 
 
 class TokenOut(msgspec.Struct, kw_only=True):
@@ -122,6 +130,28 @@ class UserController(Controller):
         await db.commit()
         return user_out(user)
 
+    @get("/{user_id:str}", operation_id="getUser")
+    async def get_user(self, request: Request[Any, Any, Any], db: Db, user_id: FromPath[str]) -> UserOut:
+        """One user: yourself, or anyone with an admin token."""
+        principal = principal_of(request)
+        user = await db.scalar(select(User).where(User.public_id == user_id))
+        if user is None or (user.id != principal.user_id and not principal.is_admin):
+            raise not_found("user", user_id)
+        return user_out(user)
+
+    @patch("/{user_id:str}", operation_id="updateUser", opt={"admin": True})
+    async def update_user(self, db: Db, user_id: FromPath[str], data: JSONBody[UserUpdate]) -> UserOut:
+        """Rename a user, change their role, or disable them (owners and admins only)."""
+        user = await db.scalar(select(User).where(User.public_id == user_id))
+        if user is None:
+            raise not_found("user", user_id)
+        try:
+            await services.update_user(db, user, name=data.name, role=data.role, disabled=data.disabled)
+        except services.UserError as exc:
+            raise ProblemError(422, str(exc), slug="invalid-user") from None
+        await db.commit()
+        return user_out(user)
+
 
 class TokenController(Controller):
     """Personal access tokens."""
@@ -162,6 +192,15 @@ class TokenController(Controller):
         await db.commit()
         out = token_out(issued.row)
         return TokenIssued(**msgspec.structs.asdict(out), token=issued.secret)
+
+    @get("/{token_id:str}", operation_id="getToken")
+    async def get_token(self, request: Request[Any, Any, Any], db: Db, token_id: FromPath[str]) -> TokenOut:
+        """One token's record (never its secret)."""
+        principal = principal_of(request)
+        row = await db.scalar(select(ApiToken).where(ApiToken.public_id == token_id))
+        if row is None or (row.user_id != principal.user_id and not principal.is_admin):
+            raise not_found("token", token_id)
+        return token_out(row)
 
     @delete("/{token_id:str}", operation_id="revokeToken")
     async def revoke(self, request: Request[Any, Any, Any], db: Db, token_id: FromPath[str]) -> None:

@@ -115,6 +115,28 @@ async def revoke_token(session: AsyncSession, token: ApiToken) -> None:
         await session.flush()
 
 
+async def update_user(
+    session: AsyncSession, user: User, *, name: str | None, role: Role | None, disabled: bool | None
+) -> User:
+    """Change a user's name, role or whether they may sign in.
+
+    Raises:
+        UserError: making someone owner, or demoting or disabling the owner.
+    """
+    if role is Role.OWNER and user.role != Role.OWNER.value:
+        raise UserError("there is one owner; make this user an admin instead")
+    if user.role == Role.OWNER.value and (role not in (None, Role.OWNER) or disabled):
+        raise UserError("the owner cannot be demoted or disabled")
+    if name is not None:
+        user.name = name
+    if role is not None:
+        user.role = role.value
+    if disabled is not None:
+        user.disabled = disabled
+    await session.flush()
+    return user
+
+
 async def ensure_owner(session: AsyncSession, email: str) -> IssuedToken | None:
     """On first start create the owner and an admin token; ``None`` when users already exist."""
     if await user_count(session):
