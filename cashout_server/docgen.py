@@ -109,6 +109,10 @@ class TestMyPlatformConforms(ConformanceSuite):
                                  base_url=fake_server_url, credentials={"api_key": "test"})
 ```
 
+Installing cashout also registers pytest fixtures (no import needed): `cashout_context`
+(a `make_context` factory sharing the test's `cashout_state`) and `cashout_listing` (a
+`sample_listing` factory writing its photos into the test's temporary folder).
+
 The suite checks descriptors, declared capabilities backed by hooks, typed outcomes, idempotent
 retries, limits, and that an unreachable platform raises a contract error. Write your fake as a
 real HTTP server on 127.0.0.1 that answers with the platform's documented payloads, errors and
