@@ -57,7 +57,7 @@ async def readyz(runtime: RuntimeDep) -> dict[str, str]:
 
 
 async def _provide_db(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    async with runtime.sessions() as session:
+    async with runtime.session() as session:
         yield session
 
 

@@ -278,7 +278,7 @@ class Published(msgspec.Struct, frozen=True, kw_only=True, tag="published"):
     external_id: str
     url: str | None = None
     manage_url: str | None = None
-    """A URL only the seller uses to edit or delete the posting; treated as a secret."""
+    """A URL only the seller uses to edit or delete the posting: shown to the seller, never logged."""
     warnings: tuple[str, ...] = ()
 
 

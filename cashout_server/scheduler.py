@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -47,8 +46,3 @@ def create_scheduler(runtime: Runtime) -> AsyncIOScheduler:
             misfire_grace_time=seconds,
         )
     return scheduler
-
-
-def describe(scheduler: AsyncIOScheduler) -> list[dict[str, Any]]:
-    """Job ids and next run times."""
-    return [{"id": j.id, "next_run_time": j.next_run_time} for j in scheduler.get_jobs()]

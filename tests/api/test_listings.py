@@ -14,6 +14,7 @@ from cashout_server import (
     NeedsAction,
     OutcomeUnknown,
     Pending,
+    Published,
     RateLimited,
     ReauthRequired,
     Rejected,
@@ -218,3 +219,22 @@ async def test_options_change_only_while_not_live(api: Client, scripted: Any) ->
     await _publish(api, listing["id"])
     r = await api.patch(f"/api/v1/listings/{listing['id']}", json={"options": {}})
     assert r.status_code == 409
+
+
+async def test_scheduler_job_settles_pending_listings(api: Client, scripted: Any, runtime: Runtime) -> None:
+    from cashout_server.domain.listings.jobs import resolve_pending
+
+    listing = await _listing(api)
+    other = await _listing(api)
+    scripted.publish_results = [Pending(detail="in review"), Pending(detail="in review")]
+    await _publish(api, listing["id"])
+    await _publish(api, other["id"])
+    scripted.status_results = [
+        Published(external_id="live-1", url="https://scripted.test/live-1"),
+        RuntimeError("down"),
+    ]
+    summary = await resolve_pending(runtime)
+    assert summary == {"checked": 2, "settled": 1, "errors": 1}
+    first = (await api.get(f"/api/v1/listings/{listing['id']}")).json()
+    assert first["status"] == "published" and first["external_id"] == "live-1"
+    assert (await api.get(f"/api/v1/listings/{other['id']}")).json()["status"] == "pending", "failures leave it pending"

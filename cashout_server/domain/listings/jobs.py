@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from cashout_server.db.models import Listing
-from cashout_server.domain.listings.services import ListingStatus, _apply_outcome, _call, _request
+from cashout_server.domain.listings.services import ListingStatus, apply_outcome, build_request, call_hook
 from cashout_server.hooks import HookNotImplemented
 from cashout_server.runtime import Runtime
 
@@ -35,8 +35,8 @@ async def resolve_pending(runtime: Runtime, *, batch: int = 100) -> dict[str, in
         for listing in rows:
             counts["checked"] += 1
             try:
-                outcome = await _call(
-                    runtime, listing, "check_status", await _request(session, runtime, listing, listing.item)
+                outcome = await call_hook(
+                    runtime, listing, "check_status", await build_request(session, runtime, listing, listing.item)
                 )
             except HookNotImplemented:
                 continue
@@ -45,7 +45,7 @@ async def resolve_pending(runtime: Runtime, *, batch: int = 100) -> dict[str, in
                 log.warning("check_status failed for %s", listing.public_id, exc_info=True)
                 continue
             before = listing.status
-            await _apply_outcome(session, listing, outcome, kind="publish")
+            await apply_outcome(session, listing, outcome, kind="publish")
             counts["settled"] += int(listing.status != before)
             await session.commit()
     return counts

@@ -100,7 +100,8 @@ async def create_listing(
     return listing
 
 
-async def _request(session: AsyncSession, runtime: Runtime, listing: Listing, item: Item) -> ListingRequest:
+async def build_request(session: AsyncSession, runtime: Runtime, listing: Listing, item: Item) -> ListingRequest:
+    """What a plugin receives for ``listing``: the item, its cleaned photos (up to the limit), ids."""
     photos = await session.scalars(select(Photo).where(Photo.item_id == item.id).order_by(Photo.position))
     desc = runtime.registry.descriptor(listing.connection.platform)
     limit = desc.limits.photo_max_count
@@ -146,7 +147,7 @@ async def load_listing(session: AsyncSession, public_id: str) -> Listing | None:
     )
 
 
-async def _call(runtime: Runtime, listing: Listing, hook: str, request: ListingRequest) -> Any:
+async def call_hook(runtime: Runtime, listing: Listing, hook: str, request: ListingRequest) -> Any:
     """Call ``hook`` for ``listing``; on ``AuthExpired`` refresh the credentials once and retry once."""
     platform = listing.connection.platform
     async with plugin_context(runtime, listing.connection) as ctx:
@@ -166,7 +167,8 @@ def _action(kind: str, outcome: NeedsAction) -> dict[str, Any]:
     return data
 
 
-async def _apply_outcome(session: AsyncSession, listing: Listing, outcome: object, *, kind: str) -> None:
+async def apply_outcome(session: AsyncSession, listing: Listing, outcome: object, *, kind: str) -> None:
+    """Record what a hook returned on the listing and in its history."""
     listing.last_error = None
     if isinstance(outcome, Published):
         listing.external_id = outcome.external_id
@@ -226,11 +228,11 @@ async def publish(session: AsyncSession, runtime: Runtime, listing: Listing) -> 
     status = ListingStatus(listing.status)
     if status in (ListingStatus.PUBLISHED, ListingStatus.NEEDS_ACTION):
         raise ListingConflict(f"the listing is {status.value}; nothing to publish")
-    request = await _request(session, runtime, listing, listing.item)
+    request = await build_request(session, runtime, listing, listing.item)
     if status in _UNSETTLED:
         # A previous attempt may have reached the platform: ask before sending again.
         try:
-            found = await _call(runtime, listing, "check_status", request)
+            found = await call_hook(runtime, listing, "check_status", request)
         except HookNotImplemented:
             found = None
         except Exception as exc:  # noqa: BLE001 - any failure leaves the outcome unknown
@@ -243,7 +245,7 @@ async def publish(session: AsyncSession, runtime: Runtime, listing: Listing) -> 
             ) from None
         if not isinstance(found, Absent):
             if found is not None:
-                await _apply_outcome(session, listing, found, kind="publish")
+                await apply_outcome(session, listing, found, kind="publish")
                 await session.commit()
                 return listing
             raise ListingConflict("an earlier attempt may have published this listing; confirm or mark it failed")
@@ -252,11 +254,11 @@ async def publish(session: AsyncSession, runtime: Runtime, listing: Listing) -> 
     await record(session, listing, ListingStatus.PUBLISHING, "sending to the platform")
     await session.commit()
     try:
-        outcome = await _call(runtime, listing, "publish", request)
+        outcome = await call_hook(runtime, listing, "publish", request)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the listing
         await _apply_error(session, listing, exc, before=status)
     else:
-        await _apply_outcome(session, listing, outcome, kind="publish")
+        await apply_outcome(session, listing, outcome, kind="publish")
     await session.commit()
     return listing
 
@@ -319,12 +321,12 @@ async def delist(session: AsyncSession, runtime: Runtime, listing: Listing) -> L
         return listing
     if not runtime.registry.supports(listing.connection.platform, Capability.DELIST):
         raise ListingConflict(f"platform {listing.connection.platform!r} cannot delist")
-    request = await _request(session, runtime, listing, listing.item)
+    request = await build_request(session, runtime, listing, listing.item)
     try:
-        outcome = await _call(runtime, listing, "delist", request)
+        outcome = await call_hook(runtime, listing, "delist", request)
     except Exception as exc:  # noqa: BLE001 - recorded on the listing, which stays live
         await _apply_error(session, listing, exc, before=status)
     else:
-        await _apply_outcome(session, listing, outcome, kind="delist")
+        await apply_outcome(session, listing, outcome, kind="delist")
     await session.commit()
     return listing
