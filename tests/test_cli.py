@@ -92,6 +92,28 @@ def test_users_and_tokens(cli_env: Path) -> None:
     assert code != 0 and "no user" in out
     code, out = run("user", "create", "m@example.com", "--password", input="short\nshort\n")
     assert code != 0 and "12 characters" in out
+    code, out = run(
+        "user", "create", "p@example.com", "--password", input="correct horse battery\ncorrect horse battery\n"
+    )
+    assert code == 0 and "correct horse" not in out
+    assert _password_hash("p@example.com").startswith("$argon2id$")
+
+
+def _password_hash(email: str) -> str:
+    from cashout_server.db.models import User
+    from cashout_server.security.passwords import verify_password
+
+    async def go() -> str:
+        runtime = build_runtime(load_settings())
+        async with runtime.session() as session:
+            user = await session.scalar(select(User).where(User.email == email))
+        await runtime.close()
+        assert user is not None and user.password_hash
+        assert verify_password(user.password_hash, "correct horse battery")
+        assert not verify_password(user.password_hash, "wrong")
+        return user.password_hash
+
+    return asyncio.run(go())
 
 
 def test_plugins_list_json(cli_env: Path) -> None:
