@@ -7,15 +7,15 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 PG_ADMIN ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint format typecheck pytest test-postgres docs install clean
+.PHONY: help serve test lint format typecheck pytest test-postgres docs install lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml $(PLUGINS) scripts/bootstrap_venv.py
+$(STAMP): pyproject.toml $(PLUGINS) constraints.txt scripts/bootstrap_venv.py
 	$(PYTHON) scripts/bootstrap_venv.py $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' $(foreach p,$(PLUGINS),-e '$(dir $(p))[test]')
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]' $(foreach p,$(PLUGINS),-e '$(dir $(p))[test]')
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install cashout, its plugins and the test tools
@@ -46,6 +46,13 @@ test-postgres: $(STAMP) ## The database tests again on a fresh PostgreSQL databa
 
 docs: $(STAMP) ## Regenerate docs/plugins.md and docs/configuration.md from the docstrings
 	$(BIN)/python -m cashout_server.docgen docs
+
+lock: $(STAMP) ## Upgrade every dependency to its newest release and record the versions in constraints.txt
+	$(BIN)/python -m pip install --quiet --upgrade -e '.[test]' $(foreach p,$(PLUGINS),-e '$(dir $(p))[test]')
+	@{ echo "# Exact versions the test suite last passed with; 'make lock' regenerates this file."; \
+	   echo "# Installs use it as pip constraints (-c), so a new upstream release cannot change a build."; \
+	   $(BIN)/python -m pip freeze --exclude-editable | grep -iv '^cashout'; } > constraints.txt
+	@echo "constraints.txt updated: run 'make test' before committing it"
 
 clean: ## Remove the virtualenv and caches (keeps ./data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
