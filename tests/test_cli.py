@@ -185,3 +185,12 @@ def test_serve_refuses_when_credentials_do_not_decrypt(cli_env: Path) -> None:
     code, out = run("serve", "--port", "1")
     assert code != 0
     assert "do not decrypt" in out and "con_TEST" in out and "Refusing to start" in out
+
+
+def test_allow_list_from_the_environment(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASHOUT_PLUGINS", "someotherplugin")
+    code, out = run("plugins", "list")
+    assert code == 0 and out.strip() == "no plugins installed"
+    monkeypatch.setenv("CASHOUT_PLUGINS", " craigslist , someotherplugin")
+    code, out = run("plugins", "list")
+    assert "craigslist" in out
