@@ -10,7 +10,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
-from cashout_server.auth import principal_of
+from cashout_server.auth import Principal, principal_of
 from cashout_server.db.models import ApiToken, User
 from cashout_server.deps import Db
 from cashout_server.domain.users import services
@@ -102,6 +102,21 @@ def token_out(row: ApiToken) -> TokenOut:
     )
 
 
+async def _user(db: Db, user_id: str) -> User:
+    user = await db.scalar(select(User).where(User.public_id == user_id))
+    if user is None:
+        raise not_found("user", user_id)
+    return user
+
+
+async def _visible_token(db: Db, principal: Principal, token_id: str) -> ApiToken:
+    """The token if it is the caller's own or the caller holds an admin token; else a 404."""
+    row = await db.scalar(select(ApiToken).where(ApiToken.public_id == token_id))
+    if row is None or (row.user_id != principal.user_id and not principal.is_admin):
+        raise not_found("token", token_id)
+    return row
+
+
 class UserController(Controller):
     """People who use this server."""
 
@@ -134,17 +149,15 @@ class UserController(Controller):
     async def get_user(self, request: Request[Any, Any, Any], db: Db, user_id: FromPath[str]) -> UserOut:
         """One user: yourself, or anyone with an admin token."""
         principal = principal_of(request)
-        user = await db.scalar(select(User).where(User.public_id == user_id))
-        if user is None or (user.id != principal.user_id and not principal.is_admin):
+        user = await _user(db, user_id)
+        if user.id != principal.user_id and not principal.is_admin:
             raise not_found("user", user_id)
         return user_out(user)
 
     @patch("/{user_id:str}", operation_id="updateUser", opt={"admin": True})
     async def update_user(self, db: Db, user_id: FromPath[str], data: JSONBody[UserUpdate]) -> UserOut:
         """Rename a user, change their role, or disable them (owners and admins only)."""
-        user = await db.scalar(select(User).where(User.public_id == user_id))
-        if user is None:
-            raise not_found("user", user_id)
+        user = await _user(db, user_id)
         try:
             await services.update_user(db, user, name=data.name, role=data.role, disabled=data.disabled)
         except services.UserError as exc:
@@ -196,18 +209,12 @@ class TokenController(Controller):
     @get("/{token_id:str}", operation_id="getToken")
     async def get_token(self, request: Request[Any, Any, Any], db: Db, token_id: FromPath[str]) -> TokenOut:
         """One token's record (never its secret)."""
-        principal = principal_of(request)
-        row = await db.scalar(select(ApiToken).where(ApiToken.public_id == token_id))
-        if row is None or (row.user_id != principal.user_id and not principal.is_admin):
-            raise not_found("token", token_id)
+        row = await _visible_token(db, principal_of(request), token_id)
         return token_out(row)
 
     @delete("/{token_id:str}", operation_id="revokeToken")
     async def revoke(self, request: Request[Any, Any, Any], db: Db, token_id: FromPath[str]) -> None:
         """Revoke a token (the caller's own, or anyone's with an admin token)."""
-        principal = principal_of(request)
-        row = await db.scalar(select(ApiToken).where(ApiToken.public_id == token_id))
-        if row is None or (row.user_id != principal.user_id and not principal.is_admin):
-            raise not_found("token", token_id)
+        row = await _visible_token(db, principal_of(request), token_id)
         await services.revoke_token(db, row)
         await db.commit()
