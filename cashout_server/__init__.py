@@ -14,6 +14,7 @@ from cashout_server.contract import (
     ConfigField,
     ConnectionInfo,
     Delisted,
+    FeedDocument,
     FeeModel,
     InboundEmail,
     InboundMessage,
@@ -39,9 +40,11 @@ from cashout_server.contract import (
     Rejected,
     ReplyRequest,
     ReplySent,
+    Sold,
     StateStore,
     StatusOutcome,
     TransientError,
+    parse_retry_after,
 )
 from cashout_server.hookspecs import hookimpl
 
@@ -58,6 +61,7 @@ __all__ = [
     "ConnectionInfo",
     "Delisted",
     "FeeModel",
+    "FeedDocument",
     "InboundEmail",
     "InboundMessage",
     "ItemData",
@@ -82,9 +86,11 @@ __all__ = [
     "Rejected",
     "ReplyRequest",
     "ReplySent",
+    "Sold",
     "StateStore",
     "StatusOutcome",
     "TransientError",
     "__version__",
     "hookimpl",
+    "parse_retry_after",
 ]

@@ -13,11 +13,13 @@ bug in the plugin and reported as such.
 
 from __future__ import annotations
 
+import email.utils
 import enum
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -34,6 +36,7 @@ __all__ = [
     "ConnectionInfo",
     "Delisted",
     "FeeModel",
+    "FeedDocument",
     "InboundEmail",
     "InboundMessage",
     "ItemData",
@@ -58,9 +61,11 @@ __all__ = [
     "Rejected",
     "ReplyRequest",
     "ReplySent",
+    "Sold",
     "StateStore",
     "StatusOutcome",
     "TransientError",
+    "parse_retry_after",
     "required_hook",
     "validate_descriptor",
 ]
@@ -79,6 +84,8 @@ class Capability(enum.StrEnum):
     CAMPAIGNS = "campaigns"
     ASSISTED = "assisted"
     """Some or all actions are completed by a person on the platform (``NeedsAction``)."""
+    FEED = "feed"
+    """The platform fetches a product feed that the server serves at ``PluginContext.feed_url``."""
 
 
 class Action(enum.StrEnum):
@@ -129,6 +136,11 @@ class ListingLimits(msgspec.Struct, frozen=True, kw_only=True):
     photo_max_edge: int | None = None
     photo_min_edge: int | None = None
     photo_formats: tuple[str, ...] = ("JPEG",)
+    """Accepted formats, preferred first; the server prepares photos in the first one."""
+    photo_aspect: tuple[int, int] | None = None
+    """Required width:height (``(1, 1)`` for square); photos are padded to it, never cropped."""
+    photo_quality: int = 85
+    """Encoder quality (1-95) for lossy formats."""
     price_required: bool = False
 
 
@@ -315,6 +327,18 @@ class Delisted(msgspec.Struct, frozen=True, kw_only=True, tag="delisted"):
     external_id: str | None = None
 
 
+class Sold(msgspec.Struct, frozen=True, kw_only=True, tag="sold"):
+    """``check_status`` found that the listing sold on the platform.
+
+    The core records the sale on the item and takes it down everywhere else.
+    """
+
+    external_id: str | None = None
+    quantity: int = 1
+    price: Money | None = None
+    """What the buyer paid, when the platform says."""
+
+
 class Absent(msgspec.Struct, frozen=True, kw_only=True, tag="absent"):
     """``check_status`` found no trace of the listing: it is safe to publish it again."""
 
@@ -324,8 +348,17 @@ class Absent(msgspec.Struct, frozen=True, kw_only=True, tag="absent"):
 PublishOutcome = Published | Pending | NeedsAction | Rejected
 """What ``publish`` and ``update_listing`` return."""
 
-StatusOutcome = Published | Pending | Rejected | Delisted | Absent
+StatusOutcome = Published | Pending | Rejected | Delisted | Sold | Absent
 """What ``check_status`` returns."""
+
+
+class FeedDocument(msgspec.Struct, frozen=True, kw_only=True):
+    """A product feed the server serves for a platform to fetch on its own schedule."""
+
+    content_type: str
+    """For example ``text/csv; charset=utf-8``."""
+    body: bytes
+    filename: str = "feed.csv"
 
 
 class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -424,10 +457,12 @@ class PluginContext:
             or the descriptor's ``default_base_url``. Use relative URLs so tests and proxies work.
         state: per-connection key/value state that survives restarts.
         public_base_url: the server's public URL (for feeds and webhooks the platform calls).
+        feed_url: where the server serves this connection's feed (:func:`render_feed`); it
+            carries a secret token, so give it only to the platform.
         log: a logger named after the plugin; never log credentials.
     """
 
-    __slots__ = ("_save_credentials", "connection", "http", "log", "public_base_url", "state")
+    __slots__ = ("_save_credentials", "connection", "feed_url", "http", "log", "public_base_url", "state")
 
     def __init__(
         self,
@@ -438,6 +473,7 @@ class PluginContext:
         save_credentials: Callable[[Mapping[str, str]], Awaitable[None]],
         public_base_url: str,
         log: logging.Logger,
+        feed_url: str | None = None,
     ) -> None:
         self.connection = connection
         self.http = http
@@ -445,6 +481,7 @@ class PluginContext:
         self._save_credentials = save_credentials
         self.public_base_url = public_base_url
         self.log = log
+        self.feed_url = feed_url
 
     async def save_credentials(self, credentials: Mapping[str, str]) -> None:
         """Persist refreshed credentials (merged over the stored ones, encrypted at rest)."""
@@ -483,7 +520,14 @@ class ReauthRequired(PluginError):
 
 
 class TransientError(PluginError):
-    """A temporary failure (5xx, connection refused before sending): safe to retry with backoff."""
+    """A temporary failure (5xx, connection refused before sending): safe to retry with backoff.
+
+    Give ``retry_after`` when the platform said when to come back (a 503 with ``Retry-After``).
+    """
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
 
 
 class OutcomeUnknown(PluginError):
@@ -491,6 +535,35 @@ class OutcomeUnknown(PluginError):
 
     The core never re-sends it blindly: it asks ``check_status`` first, or shows it to a person.
     """
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from an HTTP ``Retry-After`` value: delay-seconds or an HTTP date.
+
+    Args:
+        value: the header's value (``None`` when absent).
+        now: the current time (for tests); defaults to the clock.
+
+    Returns:
+        Seconds from now (never negative), or ``None`` when the value is missing or unreadable.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
 
 
 # --- descriptor validation (used by the core and the conformance suite) ------------------
@@ -512,6 +585,10 @@ def validate_descriptor(desc: object) -> list[str]:
         problems.append(f"{desc.name}: credential and setting field names must be unique")
     if "base_url" in names:
         problems.append(f"{desc.name}: 'base_url' is reserved for the core's per-connection override")
+    if not 1 <= desc.limits.photo_quality <= 95:
+        problems.append(f"{desc.name}: limits.photo_quality must be between 1 and 95")
+    if desc.limits.photo_aspect is not None and min(desc.limits.photo_aspect) < 1:
+        problems.append(f"{desc.name}: limits.photo_aspect must be two positive numbers")
     if desc.rate_limit.max_concurrency < 1:
         problems.append(f"{desc.name}: rate_limit.max_concurrency must be at least 1")
     if not 0 <= desc.fees.percent_bps <= 10000:
@@ -535,6 +612,7 @@ _CAPABILITY_HOOKS: dict[Capability, str] = {
     Capability.METRICS: "fetch_metrics",
     Capability.PRICE_LOOKUP: "price_lookup",
     Capability.CAMPAIGNS: "create_campaign",
+    Capability.FEED: "render_feed",
 }
 
 

@@ -31,6 +31,7 @@ from cashout_server.contract import (
     CampaignCreated,
     CampaignRequest,
     Delisted,
+    FeedDocument,
     InboundEmail,
     InboundMessage,
     ListingRequest,
@@ -121,8 +122,9 @@ async def check_status(ctx: PluginContext, listing: ListingRequest) -> StatusOut
 
     Returns:
         ``Published`` (it is live), ``Pending`` (still undecided), ``Rejected``, ``Delisted``,
-        or ``Absent`` when the platform has no trace of it, which is the only answer that
-        lets the core publish it again.
+        ``Sold`` (the core records the sale and takes the item down everywhere else), or
+        ``Absent`` when the platform has no trace of it, which is the only answer that lets
+        the core publish it again.
 
     Raises:
         The same errors as :func:`publish`. A plugin that cannot look a listing up raises
@@ -166,6 +168,28 @@ async def delist(ctx: PluginContext, listing: ListingRequest) -> Delisted | Need
 
     Raises:
         As :func:`publish`.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+async def render_feed(ctx: PluginContext, listings: Sequence[ListingRequest]) -> FeedDocument:
+    """Render the product feed the platform fetches from ``ctx.feed_url`` on its own schedule.
+
+    Kind: targeted. Only called when the descriptor declares ``feed``; the core calls it when
+    the platform (or a person) requests the feed URL, so it must be quick and must not call
+    the platform.
+
+    Args:
+        ctx: as for :func:`publish`; ``ctx.feed_url`` is the URL being served.
+        listings: every listing of the connection that should be on the platform now
+            (published, pending or being published), in a stable order.
+
+    Returns:
+        The feed document (content type, bytes, file name).
+
+    Raises:
+        Nothing: a failure is served to the platform as a 500 and logged.
     """
     raise NotImplementedError
 

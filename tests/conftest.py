@@ -166,6 +166,7 @@ from cashout_server import (  # noqa: E402
     Capability,
     ConfigField,
     Delisted,
+    FeedDocument,
     InboundEmail,
     InboundMessage,
     ListingRequest,
@@ -207,6 +208,7 @@ class ScriptedPlatform:
                         Capability.METRICS,
                         Capability.PRICE_LOOKUP,
                         Capability.CAMPAIGNS,
+                        Capability.FEED,
                     }
                 ),
                 credential_fields=(ConfigField(name="api_key", label="API key", secret=True),),
@@ -245,6 +247,12 @@ class ScriptedPlatform:
     async def delist(self, ctx: PluginContext, listing: ListingRequest) -> object:
         self.calls.append(("delist", listing.idempotency_key))
         return Delisted(external_id=listing.external_id)
+
+    @hookimpl
+    async def render_feed(self, ctx: PluginContext, listings: Sequence[ListingRequest]) -> FeedDocument:
+        self.calls.append(("render_feed", ctx.feed_url or ""))
+        rows = "".join(f"{item.listing_id},{item.item.title}\n" for item in listings)
+        return FeedDocument(content_type="text/csv; charset=utf-8", body=f"id,title\n{rows}".encode())
 
     @hookimpl
     async def fetch_leads(self, ctx: PluginContext, since: datetime | None) -> Sequence[InboundMessage]:

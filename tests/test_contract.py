@@ -32,6 +32,7 @@ CALLS: dict[str, dict[str, Any]] = {
     "check_status": {"listing": sample_listing},
     "update_listing": {"listing": sample_listing},
     "delist": {"listing": sample_listing},
+    "render_feed": {"listings": lambda: [sample_listing()]},
     "refresh_credentials": {},
     "fetch_leads": {"since": None},
     "send_reply": {"reply": ReplyRequest(lead_external_id="t1", body="Yes, still available", idempotency_key="k")},
@@ -118,3 +119,15 @@ def test_money_and_fees() -> None:
     assert Money(amount_minor=-5).format() == "-0.05 USD"
     fee = contract.FeeModel(percent_bps=1290, fixed_minor=30).fee_for(Money(amount_minor=10000))
     assert fee == Money(amount_minor=1320)
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
+    assert contract.parse_retry_after("120", now=now) == 120.0
+    assert contract.parse_retry_after(" 2.5 ") == 2.5
+    assert contract.parse_retry_after("-3") == 0.0
+    assert contract.parse_retry_after("inf") is None
+    assert contract.parse_retry_after("Sun, 22 Nov 2026 12:00:30 GMT", now=now) == 30.0
+    assert contract.parse_retry_after("Sun, 22 Nov 2026 11:00:00 GMT", now=now) == 0.0
+    assert contract.parse_retry_after("soon", now=now) is None
+    assert contract.parse_retry_after(None) is None

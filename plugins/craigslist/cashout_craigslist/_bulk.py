@@ -9,18 +9,15 @@ channel and one ``item`` per posting, and answer with one ``item`` per posting c
 from __future__ import annotations
 
 import base64
-import email.utils
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from xml.etree.ElementTree import Element, ParseError
 from xml.sax.saxutils import escape, quoteattr
 
 import defusedxml.ElementTree as SafeET
 import httpx
 
-from cashout_server import OutcomeUnknown, RateLimited, ReauthRequired, Rejected, TransientError
+from cashout_server import OutcomeUnknown, RateLimited, ReauthRequired, Rejected, TransientError, parse_retry_after
 
 NS_RSS = "http://purl.org/rss/1.0/"
 NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -232,33 +229,6 @@ def fields_for(explanation: str) -> dict[str, str]:
     return {}
 
 
-def retry_after(value: str | None) -> float | None:
-    """Parse a ``Retry-After`` header (seconds or an HTTP date).
-
-    Args:
-        value: the header value, if any.
-
-    Returns:
-        Seconds to wait (never negative), or ``None`` when absent or unreadable.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def _message(response: httpx.Response) -> str:
     text = " ".join(response.text.split())
     return (text[:_MESSAGE_MAX] or f"HTTP {response.status_code}").strip()
@@ -322,9 +292,9 @@ async def send(http: httpx.AsyncClient, path: str, document: bytes, *, publishes
     if status == 401:
         raise ReauthRequired(message)
     if status == 429:
-        raise RateLimited(message, retry_after=retry_after(response.headers.get("Retry-After")))
+        raise RateLimited(message, retry_after=parse_retry_after(response.headers.get("Retry-After")))
     if status == 503 or (status >= 500 and not publishes):
-        raise TransientError(message, retry_after=retry_after(response.headers.get("Retry-After")))
+        raise TransientError(message, retry_after=parse_retry_after(response.headers.get("Retry-After")))
     if 400 <= status < 500:
         raise Refused(Rejected(reason=f"craigslist answered HTTP {status}: {message}"))
     if publishes:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -169,18 +167,6 @@ def test_post_response_urls_lose_their_whitespace() -> None:
 def test_unreadable_or_unsafe_answers_are_refused(body: bytes) -> None:
     with pytest.raises(_bulk.ResponseError):
         _bulk.parse_response(body)
-
-
-def test_retry_after_reads_seconds_and_http_dates() -> None:
-    assert _bulk.retry_after("7") == 7.0
-    assert _bulk.retry_after(" 2.5 ") == 2.5
-    assert _bulk.retry_after("-3") == 0.0
-    assert _bulk.retry_after(None) is None
-    assert _bulk.retry_after("soon") is None
-    later = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
-    seconds = _bulk.retry_after(later)
-    assert seconds is not None
-    assert 110 <= seconds <= 120
 
 
 @pytest.mark.parametrize(

@@ -241,7 +241,7 @@ async def test_503_is_transient_and_a_retry_posts_once(
     ) as ctx:
         with pytest.raises(TransientError) as raised:
             await plugin.publish(ctx=ctx, listing=listing)
-        assert raised.value.details["retry_after"] == 5.0
+        assert raised.value.retry_after == 5.0
         assert state.values == {}
         outcome = await plugin.publish(ctx=ctx, listing=listing)
     assert isinstance(outcome, Published)
