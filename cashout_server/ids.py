@@ -20,6 +20,9 @@ PREFIXES = {
     "item": "itm",
     "photo": "pho",
     "listing": "lst",
+    "delivery": "dlv",
+    "approval": "apr",
+    "sale": "sal",
 }
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -123,6 +124,16 @@ class Connection(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     status_detail: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    max_concurrency: Mapped[int | None] = mapped_column(Integer)
+    """Overrides the descriptor's ``rate_limit.max_concurrency`` for this account."""
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer)
+    """Overrides the descriptor's ``rate_limit.requests_per_minute`` for this account."""
+    approval_policy: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    """Action name to ``true``/``false``: overrides the descriptor's ``approval_required``."""
+    throttled_until: Mapped[datetime | None]
+    """No delivery to this account before this time (the platform's Retry-After or reset)."""
+    feed_token: Mapped[str | None] = mapped_column(String(64))
+    """The secret part of this account's feed URL (feed platforms only)."""
 
 
 class ConnectionState(Base):
@@ -176,6 +187,8 @@ class Photo(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     filename: Mapped[str | None] = mapped_column(String(255))
+    phash: Mapped[str | None] = mapped_column(String(16))
+    """64-bit perceptual hash (hex) for near-duplicate detection."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -213,3 +226,107 @@ class ListingEvent(Base):
     status: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Sale(Base):
+    """Units of an item sold: by hand, detected by a plugin, or paid through a payment link."""
+
+    __tablename__ = "sales"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="SET NULL"))
+    """The account it sold through, when known."""
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    price_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    source: Mapped[str] = mapped_column(String(20))
+    """``manual``, ``platform`` or ``payment``."""
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """An outbox row: one change that must reach a platform, written with the change that caused it."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), index=True)
+    listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    must_check: Mapped[bool] = mapped_column(Boolean, default=False)
+    """An earlier attempt may have been applied: ask ``check_status`` before sending again."""
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    connection: Mapped[Connection] = relationship(lazy="raise")
+    listing: Mapped[Listing | None] = relationship(lazy="raise")
+
+
+class DeliveryAttempt(Base):
+    """One try at a delivery: when, and what came of it."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    hook: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Approval(Base):
+    """A delivery waiting for (or decided by) a person, as the approval policy requires."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), unique=True)
+    action: Mapped[str] = mapped_column(String(20))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    delivery: Mapped[Delivery] = relationship(lazy="raise")
+
+
+class IdempotencyRecord(Base):
+    """A POST answered under an ``Idempotency-Key``: replayed for the same key and body."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of method, path and body: another body under the same key is refused."""
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    """``None`` while the first request is still being handled."""
+    response_headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
