@@ -45,6 +45,7 @@ from cashout_server.contract import (
     StatusOutcome,
     TransientError,
     parse_retry_after,
+    transport_error,
 )
 from cashout_server.hookspecs import hookimpl
 
@@ -93,4 +94,5 @@ __all__ = [
     "__version__",
     "hookimpl",
     "parse_retry_after",
+    "transport_error",
 ]

@@ -566,6 +566,31 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - current).total_seconds())
 
 
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def transport_error(exc: Exception, *, platform: str, mutating: bool) -> PluginError:
+    """The contract error for an HTTP call that got no usable answer.
+
+    A request that never left (connection refused, connect or pool timeout) is a
+    ``TransientError``: safe to retry. Anything later (a read timeout, a reset, a broken
+    answer) may have been applied: for a request that changes something that is
+    ``OutcomeUnknown``, so the core checks before sending again.
+
+    Args:
+        exc: what httpx raised.
+        platform: the platform's display name, for the message.
+        mutating: whether the request creates, changes or deletes something.
+
+    Returns:
+        The error to raise (``raise transport_error(exc, ...) from exc``).
+    """
+    what = type(exc).__name__
+    if isinstance(exc, _NOT_SENT) or not mutating:
+        return TransientError(f"{platform} could not be reached: {what}")
+    return OutcomeUnknown(f"no usable answer from {platform} after sending: {what}")
+
+
 # --- descriptor validation (used by the core and the conformance suite) ------------------
 
 _PLATFORM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

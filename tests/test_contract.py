@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from cashout_server import (
@@ -131,3 +132,21 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert contract.parse_retry_after("Sun, 22 Nov 2026 11:00:00 GMT", now=now) == 0.0
     assert contract.parse_retry_after("soon", now=now) is None
     assert contract.parse_retry_after(None) is None
+
+
+@pytest.mark.parametrize(
+    ("exc", "mutating", "kind"),
+    [
+        (httpx.ConnectError("refused"), True, contract.TransientError),
+        (httpx.ConnectTimeout("slow"), True, contract.TransientError),
+        (httpx.ReadTimeout("hung"), True, contract.OutcomeUnknown),
+        (httpx.RemoteProtocolError("reset"), True, contract.OutcomeUnknown),
+        (httpx.ReadTimeout("hung"), False, contract.TransientError),
+    ],
+)
+def test_transport_errors_say_whether_the_request_may_have_been_applied(
+    exc: Exception, mutating: bool, kind: type[Exception]
+) -> None:
+    error = contract.transport_error(exc, platform="Example", mutating=mutating)
+    assert type(error) is kind
+    assert "Example" in str(error)
