@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from cashout_server.db.engine import create_engine, session_factory
 from cashout_server.db.models import Connection
 from cashout_server.domain.photos.store import PhotoStore
+from cashout_server.http import ClientPool
 from cashout_server.plugins import PluginRegistry, create_plugin_manager
 from cashout_server.security.crypto import CredentialsUndecryptable, KeyRing, load_keyring
 from cashout_server.settings import Settings
@@ -34,6 +35,8 @@ class Runtime:
     registry: PluginRegistry
     keyring: KeyRing
     photos: PhotoStore
+    http: ClientPool
+    """Plugins' HTTP clients, one per connection, kept open between calls."""
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -42,7 +45,8 @@ class Runtime:
             yield session
 
     async def close(self) -> None:
-        """Release database connections."""
+        """Release HTTP and database connections."""
+        await self.http.aclose()
         await self.engine.dispose()
 
 
@@ -64,6 +68,7 @@ def build_runtime(settings: Settings, *, registry: PluginRegistry | None = None)
         or create_plugin_manager(allow=settings.plugins.plugins, trace=settings.plugins.trace_plugins),
         keyring=load_keyring(settings),
         photos=PhotoStore(settings.data_dir / "photos", settings.photos),
+        http=ClientPool(timeout=settings.plugins.http_timeout),
     )
 
 

@@ -33,6 +33,7 @@ from cashout_server.contract import (
     PhotoRef,
     PluginContext,
 )
+from cashout_server.http import new_client
 from cashout_server.testing.conformance import ConformanceSuite, ConformanceTarget
 
 __all__ = [
@@ -89,8 +90,12 @@ async def make_context(
     transport: httpx.AsyncBaseTransport | None = None,
     http_timeout: float = 10.0,
     public_base_url: str = "http://127.0.0.1:8000",
+    feed_url: str | None = None,
 ) -> AsyncIterator[PluginContext]:
     """Build a :class:`PluginContext` like the server does, pointed at ``base_url``.
+
+    ``ctx.http`` is the server's own client (httpx over aiohttp, with its error mapping) unless
+    ``transport`` replaces it, so a plugin's tests see the errors it will see in production.
 
     Saved credentials are merged into ``ctx.connection.credentials`` of later contexts only if
     you pass the returned context's ``saved`` list on; the list is exposed as
@@ -101,7 +106,12 @@ async def make_context(
     async def save(creds: Mapping[str, str]) -> None:
         saved.append(dict(creds))
 
-    async with httpx.AsyncClient(base_url=base_url, transport=transport, timeout=http_timeout) as http:
+    http = (
+        httpx.AsyncClient(base_url=base_url, transport=transport, timeout=http_timeout)
+        if transport is not None
+        else new_client(base_url=base_url, timeout=http_timeout)
+    )
+    async with http:
         ctx = PluginContext(
             connection=ConnectionInfo(
                 id=f"con_{uuid.uuid4().hex[:12]}",
@@ -115,6 +125,7 @@ async def make_context(
             save_credentials=save,
             public_base_url=public_base_url,
             log=logging.getLogger(f"cashout.plugin.{platform}"),
+            feed_url=feed_url,
         )
         yield ctx
 

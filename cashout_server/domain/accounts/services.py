@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cashout_server.contract import ConfigField, ConnectionInfo, PlatformDescriptor, PluginContext
+from cashout_server.contract import Capability, ConfigField, ConnectionInfo, PlatformDescriptor, PluginContext
 from cashout_server.db.models import Connection, ConnectionState, utcnow
 from cashout_server.hooks import HookNotImplemented, call_targeted
 from cashout_server.ids import new_id
@@ -98,6 +98,7 @@ async def create_connection(
         settings=clean_settings,
         credentials_encrypted=runtime.keyring.encrypt(clean_credentials) if clean_credentials else None,
         created_by_id=created_by_id,
+        feed_token=secrets.token_urlsafe(32) if Capability.FEED in desc.capabilities else None,
     )
     session.add(row)
     await session.flush()
@@ -194,17 +195,22 @@ async def plugin_context(runtime: Runtime, row: Connection) -> AsyncIterator[Plu
         settings={k: v for k, v in row.settings.items() if k != BASE_URL_SETTING},
         credentials=credential_values(runtime, row),
     )
-    async with httpx.AsyncClient(
-        base_url=base_url, timeout=runtime.settings.plugins.http_timeout, follow_redirects=False
-    ) as http:
-        yield PluginContext(
-            connection=info,
-            http=http,
-            state=DbState(runtime, row.id),
-            save_credentials=save_credentials,
-            public_base_url=runtime.settings.server.base_url,
-            log=logging.getLogger(f"cashout.plugin.{row.platform}"),
-        )
+    yield PluginContext(
+        connection=info,
+        http=runtime.http.get(row.public_id, base_url),
+        state=DbState(runtime, row.id),
+        save_credentials=save_credentials,
+        public_base_url=runtime.settings.server.base_url,
+        log=logging.getLogger(f"cashout.plugin.{row.platform}"),
+        feed_url=feed_url(runtime, row),
+    )
+
+
+def feed_url(runtime: Runtime, row: Connection) -> str | None:
+    """The secret URL the server serves ``row``'s product feed at (feed platforms only)."""
+    if not row.feed_token:
+        return None
+    return f"{runtime.settings.server.base_url}/feeds/{row.public_id}/{row.feed_token}"
 
 
 _refresh_locks: dict[int, asyncio.Lock] = {}
