@@ -46,6 +46,7 @@ from cashout_server.contract import (
     TransientError,
     parse_retry_after,
     transport_error,
+    validate_descriptor,
 )
 from cashout_server.hookspecs import hookimpl
 
@@ -95,4 +96,5 @@ __all__ = [
     "hookimpl",
     "parse_retry_after",
     "transport_error",
+    "validate_descriptor",
 ]

@@ -142,8 +142,13 @@ def sample_listing(
     external_id: str | None = None,
     idempotency_key: str | None = None,
     options: Mapping[str, str] | None = None,
+    photo_base_url: str | None = "http://127.0.0.1:8000/media",
 ) -> ListingRequest:
-    """Build a realistic :class:`ListingRequest` with real JPEG files on disk."""
+    """Build a realistic :class:`ListingRequest` with real JPEG files on disk.
+
+    Each photo's ``url`` is ``{photo_base_url}/{sha256}.jpg`` (as the server's public media URLs
+    are), or ``None`` when ``photo_base_url`` is ``None``.
+    """
     folder = photo_dir or Path(tempfile.mkdtemp(prefix="cashout-test-photos-"))
     refs = []
     for n in range(photos):
@@ -157,6 +162,7 @@ def sample_listing(
                 width=8,
                 height=8,
                 sha256=f"{n:064x}",
+                url=f"{photo_base_url}/{n:064x}.jpg" if photo_base_url else None,
             )
         )
     return ListingRequest(
