@@ -1,8 +1,13 @@
-"""The Textual application: items, one item with its photos and listings, and a new-item form.
+"""The Textual application: items, one item with its listings and deliveries, the outbox and approvals.
+
+Screens: the items list, one item (photos, listings, their deliveries), a new-item form, a
+mark-sold dialog, the outbox (dead letters among it) and the approvals queue.
 
 Every server call runs in a worker; its result comes back as a message the screen handles, and
 an :class:`~cashout_tui.client.ApiError` is shown on the screen (and as a notification), never
-raised, so the app keeps running whatever the server says.
+raised, so the app keeps running whatever the server says. Publishing only queues a listing: the
+server's delivery worker sends it later, so the item screen follows it (polling, bounded, with
+its progress shown) until it settles.
 """
 
 from __future__ import annotations
@@ -16,20 +21,49 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
-from cashout_tui.client import ApiError, CashoutClient, Condition, Connection, Item, ItemCreate, Listing, Photo, User
+from cashout_tui.client import (
+    ApiError,
+    CashoutClient,
+    Condition,
+    Connection,
+    DeliveryCounts,
+    Item,
+    ItemCreate,
+    Listing,
+    Photo,
+    Sale,
+    User,
+)
+from cashout_tui.common import ApiFailed, Polling, plural
+from cashout_tui.common import show_error as _show_error
+from cashout_tui.common import show_info as _show_info
 from cashout_tui.formatting import (
     PriceError,
     action_copy_text,
     describe_listing,
     format_bytes,
     format_money,
+    listing_in_motion,
+    next_attempt_text,
     parse_price,
 )
+from cashout_tui.outbox import ApprovalsScreen, OutboxScreen
+from cashout_tui.sale import SaleScreen
 
-__all__ = ["CashoutApp", "ItemScreen", "ItemsScreen", "NewItemScreen"]
+__all__ = [
+    "ApprovalsScreen",
+    "CashoutApp",
+    "ItemScreen",
+    "ItemsScreen",
+    "NewItemScreen",
+    "OutboxScreen",
+    "Polling",
+    "SaleScreen",
+]
 
 CONDITIONS: list[tuple[str, Condition]] = [
     ("New", "new"),
@@ -42,15 +76,6 @@ _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 
 
 # -- messages: what workers report back ---------------------------------------------------------
-
-
-class ApiFailed(Message, bubble=False):
-    """A server call failed."""
-
-    def __init__(self, doing: str, error: ApiError) -> None:
-        super().__init__()
-        self.doing = doing
-        self.error = error
 
 
 class SignedIn(Message, bubble=False):
@@ -89,6 +114,22 @@ class ListingChanged(Message, bubble=False):
         self.note = note
 
 
+class ListingsPolled(Message, bubble=False):
+    """One look at the item's listings while following their deliveries.
+
+    Attributes:
+        listings: every listing of the item, as the server has them now.
+        check: which look this is (1-based).
+        limit: how many looks there are at most.
+    """
+
+    def __init__(self, listings: list[Listing], check: int, limit: int) -> None:
+        super().__init__()
+        self.listings = listings
+        self.check = check
+        self.limit = limit
+
+
 class ItemCreated(Message, bubble=False):
     """The server stored the new item."""
 
@@ -97,16 +138,15 @@ class ItemCreated(Message, bubble=False):
         self.item = item
 
 
-def _show_error(status: Static, doing: str, error: ApiError) -> str:
-    text = f"{doing}: {error.message}"
-    status.update(text)
-    status.add_class("error")
-    return text
+class OutboxSummary(Message, bubble=False):
+    """The outbox counts and the number of approvals waiting, or why they could not be fetched."""
 
-
-def _show_info(status: Static, text: str) -> None:
-    status.update(text)
-    status.remove_class("error")
+    def __init__(self, counts: DeliveryCounts | None, waiting: int, more: bool, error: ApiError | None = None) -> None:
+        super().__init__()
+        self.counts = counts
+        self.waiting = waiting
+        self.more = more
+        self.error = error
 
 
 # -- items list ---------------------------------------------------------------------------------
@@ -119,11 +159,14 @@ class ItemsScreen(Screen[None]):
         Binding("r", "reload", "Refresh"),
         Binding("n", "new_item", "New item"),
         Binding("enter", "open_item", "Open"),
+        Binding("o", "outbox", "Outbox"),
+        Binding("a", "approvals", "Approvals"),
     ]
 
-    def __init__(self, client: CashoutClient) -> None:
+    def __init__(self, client: CashoutClient, polling: Polling | None = None) -> None:
         super().__init__()
         self.client = client
+        self.polling = polling or Polling()
         self.items: dict[str, Item] = {}
         self._select_after_load: str | None = None
 
@@ -131,6 +174,7 @@ class ItemsScreen(Screen[None]):
         """Lay out the screen."""
         yield Header()
         yield DataTable(id="items", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="outbox-summary", markup=False)
         yield Static("", id="status", markup=False)
         yield Footer()
 
@@ -143,6 +187,41 @@ class ItemsScreen(Screen[None]):
         table.add_column("Status", key="status")
         table.add_column("Photos", key="photos")
         self.load_items()
+
+    @work(exclusive=True, group="summary")
+    async def load_summary(self) -> None:
+        """Fetch the outbox counts and the approvals waiting (in a worker)."""
+        failure: ApiError | None = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                counts = group.create_task(self.client.delivery_counts())
+                waiting = group.create_task(self.client.list_approvals(status="pending", limit=200))
+        except* ApiError as errors:
+            failure = cast(ApiError, errors.exceptions[0])
+        if failure is not None:
+            self.post_message(OutboxSummary(None, 0, False, failure))
+            return
+        page = waiting.result()
+        self.post_message(OutboxSummary(counts.result(), len(page.data), page.next_cursor is not None))
+
+    def on_outbox_summary(self, message: OutboxSummary) -> None:
+        """Show what needs a person in the outbox: dead letters, approvals waiting."""
+        summary = self.query_one("#outbox-summary", Static)
+        if message.counts is None:
+            reason = message.error.message if message.error is not None else "unknown"
+            summary.update(f"Outbox: unavailable ({reason})")
+            return
+        by_state = message.counts.get("by_state") or {}
+        parts = [
+            f"{by_state[state]} {word}"
+            for state, word in [("dead", "dead"), ("queued", "queued"), ("in_flight", "being sent")]
+            if by_state.get(state)
+        ]
+        text = "Outbox: " + (", ".join(parts) if parts else "nothing waiting") + " (o)"
+        waiting = f"{message.waiting}+" if message.more else str(message.waiting)
+        text += f" · Approvals: {waiting} waiting (a)" if message.waiting else " · Approvals: none waiting (a)"
+        summary.update(text)
+        summary.set_class(bool(by_state.get("dead")), "warning")
 
     @work(exclusive=True, group="items")
     async def load_items(self) -> None:
@@ -193,6 +272,15 @@ class ItemsScreen(Screen[None]):
     def action_reload(self) -> None:
         """Reload the items."""
         self.load_items()
+        self.load_summary()
+
+    def action_outbox(self) -> None:
+        """Open the outbox (every delivery; d shows the dead letters)."""
+        self.app.push_screen(OutboxScreen(self.client))
+
+    def action_approvals(self) -> None:
+        """Open the changes waiting for a person's approval."""
+        self.app.push_screen(ApprovalsScreen(self.client))
 
     def action_new_item(self) -> None:
         """Open the new-item form."""
@@ -209,18 +297,19 @@ class ItemsScreen(Screen[None]):
         """Open the item under the cursor."""
         item_id = self._current_id()
         if item_id is not None:
-            self.app.push_screen(ItemScreen(self.client, item_id))
+            self.app.push_screen(ItemScreen(self.client, item_id, self.polling))
 
     @on(DataTable.RowSelected, "#items")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         if event.row_key.value in self.items:
-            self.app.push_screen(ItemScreen(self.client, event.row_key.value))
+            self.app.push_screen(ItemScreen(self.client, event.row_key.value, self.polling))
 
     def on_screen_resume(self) -> None:
-        """Reload when coming back: photo counts or statuses may have changed."""
+        """Load the outbox summary when shown; reload the items when coming back (they may have changed)."""
         if self.items:
             self.load_items()
+        self.load_summary()
 
 
 # -- new item form ------------------------------------------------------------------------------
@@ -407,27 +496,83 @@ def _item_text(item: Item) -> str:
     return text
 
 
+_BAD = frozenset({"rejected", "failed", "unknown"})
+
+
+def _error_text(listing: Listing) -> str:
+    delivery = listing.get("delivery")
+    if delivery is not None and delivery.get("last_error"):
+        return delivery["last_error"] or ""
+    return listing["last_error"] or ""
+
+
+def _listing_cells(listing: Listing, connection: Connection | None) -> dict[str, str]:
+    delivery = listing.get("delivery")
+    return {
+        "connection": connection["name"] if connection else listing["connection_id"],
+        "platform": listing["platform"],
+        "status": listing["status"],
+        "delivery": f"{delivery['action']} {delivery['state']}" if delivery else "",
+        "attempts": str(delivery["attempts"]) if delivery else "",
+        "next": next_attempt_text(delivery),
+        "error": _error_text(listing),
+        "url": listing["url"] or "",
+    }
+
+
+def _severity(status: str) -> SeverityLevel:
+    if status in _BAD:
+        return "error"
+    return "warning" if status == "needs_action" else "information"
+
+
+def _in_motion_text(listings: list[Listing]) -> str:
+    parts = []
+    for listing in listings:
+        delivery = listing.get("delivery")
+        if delivery is None:
+            parts.append(f"{listing['platform']} {listing['status']}")
+            continue
+        upcoming = next_attempt_text(delivery)
+        when = f" (next {upcoming})" if upcoming else ""
+        parts.append(f"{listing['platform']} {delivery['action']} {delivery['state']}{when}")
+    return ", ".join(parts)
+
+
 class ItemScreen(Screen[None]):
-    """One item: its fields, photos and listings; create, publish and confirm listings."""
+    """One item: its fields, photos and listings with their deliveries; list, publish, delist, confirm, mark sold.
+
+    Args:
+        client: the API client.
+        item_id: the item's id.
+        polling: how to follow queued deliveries until they settle.
+    """
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("r", "reload", "Refresh"),
         Binding("l", "create_listing", "List on connection"),
         Binding("p", "publish", "Publish listing"),
+        Binding("d", "delist", "Delist listing"),
+        Binding("s", "mark_sold", "Mark sold"),
         Binding("y", "copy", "Copy paste-ready text"),
     ]
 
-    def __init__(self, client: CashoutClient, item_id: str) -> None:
+    def __init__(self, client: CashoutClient, item_id: str, polling: Polling | None = None) -> None:
         super().__init__()
         self.client = client
         self.item_id = item_id
+        self.polling = polling or Polling()
         self.item: Item | None = None
         self.listings: dict[str, Listing] = {}
         self.connections: dict[str, Connection] = {}
         self._focus_listing: str | None = None
         # The listing whose step outcome the outcome panel shows: highlighting it again keeps that text.
         self._outcome_for: str | None = None
+        # What happened to the whole item (a sale), shown above whichever listing's outcome until the next step.
+        self._item_note = ""
+        # Listings last seen on their way somewhere, to say so when each one settles.
+        self._moving: set[str] = set()
 
     def compose(self) -> ComposeResult:
         """Lay out the screen."""
@@ -440,10 +585,13 @@ class ItemScreen(Screen[None]):
                     yield DataTable(id="photos", cursor_type="row", zebra_stripes=True)
             yield Label("Listings", classes="section")
             yield DataTable(id="listings", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="progress", markup=False)
             with Horizontal(id="listing-actions", classes="bar"):
                 yield Select[str]([], prompt="Connection", id="connection")
                 yield Button("Create listing", id="create-listing")
                 yield Button("Publish selected", id="publish", variant="primary")
+                yield Button("Delist selected", id="delist")
+                yield Button("Mark sold", id="mark-sold")
             yield Label("Outcome", classes="section")
             yield Static("Select a listing to see its state.", id="outcome", markup=False)
             with Horizontal(id="confirm-row", classes="bar"):
@@ -464,8 +612,13 @@ class ItemScreen(Screen[None]):
         listings.add_column("Connection", key="connection")
         listings.add_column("Platform", key="platform")
         listings.add_column("Status", key="status")
-        listings.add_column("URL", key="url")
+        listings.add_column("Delivery", key="delivery")
+        listings.add_column("Attempts", key="attempts")
+        listings.add_column("Next attempt", key="next")
         listings.add_column("Last error", key="error")
+        listings.add_column("URL", key="url")
+        # "in 8s" goes stale: recount it every second.
+        self.set_interval(1.0, self._tick_next_attempts)
         self.load_item()
 
     # workers
@@ -505,7 +658,7 @@ class ItemScreen(Screen[None]):
 
     @work(exclusive=True, group="listing")
     async def publish_listing(self, listing_id: str) -> None:
-        """Publish a listing (in a worker); the outcome is shown when it answers.
+        """Queue a listing for publication (in a worker); the screen then follows it until it settles.
 
         Args:
             listing_id: the listing's id.
@@ -516,6 +669,21 @@ class ItemScreen(Screen[None]):
             self.post_message(ApiFailed("Could not publish the listing", exc))
             return
         self.post_message(ListingChanged(listing))
+
+    @work(exclusive=True, group="listing")
+    async def delist_listing(self, listing_id: str) -> None:
+        """Take a listing down (in a worker): a takedown is queued, or a publication not yet sent is cancelled.
+
+        Args:
+            listing_id: the listing's id.
+        """
+        try:
+            listing = await self.client.delist_listing(listing_id)
+        except ApiError as exc:
+            self.post_message(ApiFailed("Could not delist the listing", exc))
+            return
+        note = "Takedown queued." if listing_in_motion(listing) else ""
+        self.post_message(ListingChanged(listing, note))
 
     @work(exclusive=True, group="listing")
     async def confirm_listing(self, listing_id: str, reference: str) -> None:
@@ -534,6 +702,29 @@ class ItemScreen(Screen[None]):
             self.post_message(ApiFailed("Could not confirm the listing", exc))
             return
         self.post_message(ListingChanged(listing))
+
+    @work(exclusive=True, group="watch")
+    async def watch_listings(self) -> None:
+        """Follow the item's listings while the server's delivery worker acts on them (in a worker).
+
+        Looks every ``polling.interval`` seconds, at most ``polling.limit`` times, and stops once
+        none is in motion; each look is reported with :class:`ListingsPolled`.
+        """
+        limit = max(1, self.polling.limit)
+        quiet = 0
+        for check in range(1, limit + 1):
+            await asyncio.sleep(self.polling.interval)
+            try:
+                listings = await self.client.item_listings(self.item_id)
+            except ApiError as exc:
+                self.post_message(ApiFailed("Could not refresh the listings", exc))
+                return
+            self.post_message(ListingsPolled(listings, check, limit))
+            # A look taken while the server records an outcome can catch a listing and its delivery
+            # half-updated; stop only when a second look agrees that nothing is moving.
+            quiet = 0 if any(listing_in_motion(listing) for listing in listings) else quiet + 1
+            if quiet >= 2:
+                return
 
     # results
 
@@ -569,29 +760,62 @@ class ItemScreen(Screen[None]):
         focus = self._focus_listing
         if focus in self.listings:
             self._highlight(focus)
-        photos_text = f"{len(message.photos)} photo{'s' if len(message.photos) != 1 else ''}"
-        listings_text = f"{len(message.listings)} listing{'s' if len(message.listings) != 1 else ''}"
+        photos_text = plural(len(message.photos), "photo")
+        listings_text = plural(len(message.listings), "listing")
         hint = "" if message.connections else " — no connections yet: add one with the API or web UI"
         _show_info(self.query_one("#status", Static), f"{photos_text}, {listings_text}{hint}")
+        moving = [listing["id"] for listing in message.listings if listing_in_motion(listing)]
+        if moving:
+            self._moving.update(moving)
+            if not self._watching():
+                self._follow()
 
     def on_listing_changed(self, message: ListingChanged) -> None:
-        """Show a listing's new state and the outcome of the step."""
+        """Show a listing's new state and the outcome of the step; follow it while it is on its way."""
         listing = message.listing
         self._upsert_listing(listing)
-        self._focus_listing = self._outcome_for = listing["id"]
-        self._highlight(listing["id"])
-        text = describe_listing(listing)
-        if message.note:
-            text = f"{message.note}\n{text}"
-        outcome = self.query_one("#outcome", Static)
-        outcome.update(text)
-        outcome.set_class(listing["status"] in {"rejected", "failed", "unknown"}, "error")
-        outcome.scroll_visible()
+        self._focus_listing = listing["id"]
+        self._item_note = ""
+        self._show_outcome(listing, message.note)
         _show_info(self.query_one("#status", Static), f"Listing {listing['id']} is {listing['status']}.")
-        failed = listing["status"] in {"rejected", "failed", "unknown"}
-        self.notify(
-            f"Listing on {listing['platform']}: {listing['status']}", severity="error" if failed else "information"
-        )
+        self.notify(f"Listing on {listing['platform']}: {listing['status']}", severity=_severity(listing["status"]))
+        if listing_in_motion(listing):
+            self._moving.add(listing["id"])
+            self._follow()
+
+    def on_listings_polled(self, message: ListingsPolled) -> None:
+        """Show what the delivery worker did since the last look, and how the following goes."""
+        for listing in message.listings:
+            previous = self.listings.get(listing["id"])
+            self._upsert_listing(listing)
+            if listing["id"] == self._outcome_for and previous != listing:
+                self._show_outcome(listing, "", scroll=False)
+        moving = [listing for listing in message.listings if listing_in_motion(listing)]
+        for listing in message.listings:
+            if listing_in_motion(listing):
+                self._moving.add(listing["id"])
+            elif listing["id"] in self._moving:
+                self._moving.discard(listing["id"])
+                status = listing["status"]
+                text = f"Listing {listing['id']} on {listing['platform']} is {status}."
+                _show_info(self.query_one("#status", Static), text)
+                self.notify(text, severity=_severity(status))
+        progress = self.query_one("#progress", Static)
+        if not moving:
+            progress.update(f"Deliveries settled (after {plural(message.check, 'check')}).")
+            progress.remove_class("busy")
+        elif message.check >= message.limit:
+            progress.update(
+                f"Still on its way after {plural(message.check, 'check')}: {_in_motion_text(moving)}. "
+                "The server keeps trying; press r to refresh."
+            )
+            progress.remove_class("busy")
+        else:
+            progress.update(
+                f"⟳ Waiting for the delivery worker — check {message.check} of {message.limit}: "
+                f"{_in_motion_text(moving)}"
+            )
+            progress.add_class("busy")
 
     def on_api_failed(self, message: ApiFailed) -> None:
         """Show a failed call's error; the app keeps running."""
@@ -610,25 +834,44 @@ class ItemScreen(Screen[None]):
             return
         self._outcome_for = listing["id"]
         outcome = self.query_one("#outcome", Static)
-        outcome.update(describe_listing(listing))
-        outcome.set_class(listing["status"] in {"rejected", "failed", "unknown"}, "error")
+        outcome.update("\n".join(part for part in (self._item_note, describe_listing(listing)) if part))
+        outcome.set_class(listing["status"] in _BAD, "error")
+
+    def _show_outcome(self, listing: Listing, note: str, *, scroll: bool = True) -> None:
+        self._outcome_for = listing["id"]
+        self._highlight(listing["id"])
+        text = "\n".join(part for part in (self._item_note, note, describe_listing(listing)) if part)
+        outcome = self.query_one("#outcome", Static)
+        outcome.update(text)
+        outcome.set_class(listing["status"] in _BAD, "error")
+        if scroll:
+            outcome.scroll_visible()
+
+    def _follow(self) -> None:
+        progress = self.query_one("#progress", Static)
+        progress.update(f"⟳ Waiting for the delivery worker (checks every {self.polling.interval:g}s)…")
+        progress.add_class("busy")
+        self.watch_listings()
+
+    def _watching(self) -> bool:
+        return any(w.group == "watch" and w.is_running for w in self.workers)
 
     def _upsert_listing(self, listing: Listing) -> None:
         table = self.query_one("#listings", DataTable)
-        connection = self.connections.get(listing["connection_id"])
-        cells = {
-            "connection": connection["name"] if connection else listing["connection_id"],
-            "platform": listing["platform"],
-            "status": listing["status"],
-            "url": listing["url"] or "",
-            "error": listing["last_error"] or "",
-        }
+        cells = _listing_cells(listing, self.connections.get(listing["connection_id"]))
         if listing["id"] in self.listings:
             for column, value in cells.items():
                 table.update_cell(listing["id"], column, value, update_width=True)
         else:
             table.add_row(*cells.values(), key=listing["id"])
         self.listings[listing["id"]] = listing
+
+    def _tick_next_attempts(self) -> None:
+        table = self.query_one("#listings", DataTable)
+        for listing_id, listing in self.listings.items():
+            delivery = listing.get("delivery")
+            if delivery is not None and delivery["state"] == "queued":
+                table.update_cell(listing_id, "next", next_attempt_text(delivery))
 
     def _highlight(self, listing_id: str) -> None:
         table = self.query_one("#listings", DataTable)
@@ -648,7 +891,7 @@ class ItemScreen(Screen[None]):
         self.dismiss(None)
 
     def action_reload(self) -> None:
-        """Reload the item."""
+        """Reload the item (and follow its listings again if some are on their way)."""
         self.load_item()
 
     def action_create_listing(self) -> None:
@@ -660,13 +903,45 @@ class ItemScreen(Screen[None]):
         self.create_listing(value)
 
     def action_publish(self) -> None:
-        """Publish the selected listing."""
+        """Queue the selected listing for publication."""
         listing = self._selected_listing()
         if listing is None:
             self.notify("No listing to publish: create one first (l).", severity="warning")
             return
-        self.query_one("#outcome", Static).update(f"Publishing on {listing['platform']}…")
+        self.query_one("#outcome", Static).update(f"Queuing for {listing['platform']}…")
         self.publish_listing(listing["id"])
+
+    def action_delist(self) -> None:
+        """Take the selected listing down (or cancel its publication if it has not gone out yet)."""
+        listing = self._selected_listing()
+        if listing is None:
+            self.notify("No listing selected.", severity="warning")
+            return
+        self.query_one("#outcome", Static).update(f"Taking it down from {listing['platform']}…")
+        self.delist_listing(listing["id"])
+
+    def action_mark_sold(self) -> None:
+        """Record a sale of the item (asks how many and for how much)."""
+        if self.item is None:
+            self.notify("The item has not loaded yet.", severity="warning")
+            return
+        self.app.push_screen(SaleScreen(self.client, self.item, list(self.listings.values())), self._sold)
+
+    def _sold(self, sale: Sale | None) -> None:
+        if sale is None or self.item is None:
+            return
+        paid = f" for {format_money(sale['price_minor'], sale['currency'])}" if sale["price_minor"] is not None else ""
+        text = f"Sold {sale['quantity']}{paid}; {sale['quantity_left']} left."
+        if sale["quantity_left"] == 0:
+            text += " The item is sold out: its other listings are being taken down."
+        self._item_note = text
+        outcome = self.query_one("#outcome", Static)
+        outcome.update(text)
+        outcome.remove_class("error")
+        self._outcome_for = None
+        self.notify(text, markup=False)
+        # The reload sees the takedowns the sale queued and follows them.
+        self.load_item()
 
     def action_confirm(self) -> None:
         """Confirm the selected listing was posted by hand, with the URL typed in."""
@@ -698,6 +973,14 @@ class ItemScreen(Screen[None]):
     def _publish_pressed(self) -> None:
         self.action_publish()
 
+    @on(Button.Pressed, "#delist")
+    def _delist_pressed(self) -> None:
+        self.action_delist()
+
+    @on(Button.Pressed, "#mark-sold")
+    def _mark_sold_pressed(self) -> None:
+        self.action_mark_sold()
+
     @on(Button.Pressed, "#confirm")
     def _confirm_pressed(self) -> None:
         self.action_confirm()
@@ -715,6 +998,7 @@ class CashoutApp(App[None]):
 
     Args:
         client: the API client to use (the app does not close it).
+        polling: how screens follow queued deliveries (default: every second, a minute at most).
     """
 
     TITLE = "cashout"
@@ -736,6 +1020,21 @@ class CashoutApp(App[None]):
     .bar Button { margin-left: 1; }
     #outcome { padding: 1; border: round $accent; height: auto; }
     #outcome.error { border: round $error; }
+    #progress { height: auto; padding: 0 1; color: $text-muted; }
+    #progress.busy { color: $warning; }
+    #outbox-summary { height: auto; padding: 0 1; }
+    #outbox-summary.warning { color: $warning; }
+    #deliveries, #approvals { height: 1fr; }
+    #delivery-box, #approval-box { height: auto; max-height: 45%; padding: 0 1; }
+    #counts { width: 1fr; padding: 1 1 0 2; }
+    NoteScreen, SaleScreen { align: center middle; }
+    .dialog { width: 80; max-width: 100%; height: auto; max-height: 100%; border: thick $accent;
+        background: $surface; padding: 0 1; }
+    #note-title, #sale-title { text-style: bold; padding: 0 0 1 0; }
+    .dialog-fields { layout: grid; grid-size: 2; grid-columns: 14 1fr; grid-rows: 3; height: auto; }
+    #sale-error { height: auto; padding: 1 0 0 0; }
+    .dialog-buttons { height: auto; align-horizontal: right; padding-top: 1; }
+    .dialog-buttons Button { margin-left: 1; }
     NewItemScreen { align: center middle; }
     #form { width: 80; max-width: 100%; height: auto; max-height: 100%; border: thick $accent; background: $surface;
         padding: 0 1; }
@@ -748,9 +1047,10 @@ class CashoutApp(App[None]):
     #form-buttons Button { margin-left: 1; }
     """
 
-    def __init__(self, client: CashoutClient) -> None:
+    def __init__(self, client: CashoutClient, *, polling: Polling | None = None) -> None:
         super().__init__()
         self.client = client
+        self.polling = polling or Polling()
         self.user: User | None = None
 
     def get_default_screen(self) -> Screen[None]:
@@ -759,7 +1059,7 @@ class CashoutApp(App[None]):
         Returns:
             The items screen.
         """
-        return ItemsScreen(self.client)
+        return ItemsScreen(self.client, self.polling)
 
     def on_mount(self) -> None:
         """Set up the widgets and start loading."""

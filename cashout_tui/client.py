@@ -18,9 +18,16 @@ import httpx
 
 __all__ = [
     "ApiError",
+    "Approval",
     "CashoutClient",
     "Condition",
     "Connection",
+    "Delivery",
+    "DeliveryAction",
+    "DeliveryAttempt",
+    "DeliveryBrief",
+    "DeliveryCounts",
+    "DeliveryState",
     "Item",
     "ItemCreate",
     "Listing",
@@ -29,14 +36,27 @@ __all__ = [
     "Page",
     "Photo",
     "Plugin",
+    "Sale",
     "User",
 ]
 
 T = TypeVar("T")
 
 ListingStatus = Literal[
-    "draft", "publishing", "pending", "needs_action", "published", "rejected", "failed", "unknown", "delisted"
+    "draft",
+    "queued",
+    "publishing",
+    "pending",
+    "needs_action",
+    "published",
+    "rejected",
+    "failed",
+    "unknown",
+    "delisted",
+    "sold",
 ]
+DeliveryState = Literal["awaiting_approval", "queued", "in_flight", "done", "unknown", "dead", "cancelled"]
+DeliveryAction = Literal["publish", "update", "delist", "check"]
 Condition = Literal["new", "like_new", "used_good", "used_fair", "for_parts"]
 
 USER_AGENT = "cashout-tui/0.1"
@@ -122,8 +142,90 @@ class ListingAction(TypedDict, total=False):
     photo_ids: list[str]
 
 
+class DeliveryBrief(TypedDict):
+    """Where a listing's latest delivery to its platform stands (embedded in every listing)."""
+
+    id: str
+    action: DeliveryAction
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+
+
+class DeliveryAttempt(TypedDict):
+    """One try at a delivery."""
+
+    number: int
+    hook: str
+    started_at: str
+    finished_at: str | None
+    outcome: str
+    detail: str
+
+
+class Delivery(TypedDict):
+    """One row of the outbox: a change on its way to a platform.
+
+    ``history`` is present only in :meth:`CashoutClient.get_delivery` (and retry/cancel) answers.
+    """
+
+    id: str
+    action: DeliveryAction
+    state: DeliveryState
+    connection_id: str
+    platform: str
+    listing_id: str | None
+    attempts: int
+    next_attempt_at: str | None
+    must_check: bool
+    last_error: str | None
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+    history: NotRequired[list[DeliveryAttempt] | None]
+
+
+class DeliveryCounts(TypedDict):
+    """Deliveries per state and per platform, and the server worker's circuit breakers."""
+
+    by_state: dict[str, int]
+    by_platform: dict[str, dict[str, int]]
+    breakers: dict[str, str]
+
+
+class Approval(TypedDict):
+    """A change waiting for (or decided by) a person."""
+
+    id: str
+    action: str
+    status: str
+    summary: str
+    delivery_id: str
+    listing_id: str | None
+    platform: str
+    created_at: str
+    decided_at: str | None
+    note: str
+
+
+class Sale(TypedDict):
+    """A recorded sale; ``quantity_left`` is how many units of the item remain after it."""
+
+    id: str
+    item_id: str
+    quantity: int
+    price_minor: int | None
+    currency: str
+    connection_id: str | None
+    source: str
+    note: str
+    created_at: str
+    quantity_left: int
+
+
 class Listing(TypedDict):
-    """An item on one connection."""
+    """An item on one connection; ``delivery`` is its latest delivery to the platform, if any."""
 
     id: str
     item_id: str
@@ -139,10 +241,15 @@ class Listing(TypedDict):
     published_at: str | None
     created_at: str
     updated_at: str
+    delivery: NotRequired[DeliveryBrief | None]
 
 
 class Connection(TypedDict):
-    """An account on a platform; credentials are write-only, only their names are shown."""
+    """An account on a platform; credentials are write-only, only their names are shown.
+
+    ``approvals`` says, per action (``publish``, ``update``, ``delist``, ...), whether a person must
+    approve it; ``throttled_until`` is set while the platform asked to wait.
+    """
 
     id: str
     platform: str
@@ -151,6 +258,11 @@ class Connection(TypedDict):
     credentials_set: list[str]
     status: str
     status_detail: str | None
+    max_concurrency: NotRequired[int]
+    requests_per_minute: NotRequired[int | None]
+    approvals: NotRequired[dict[str, bool]]
+    throttled_until: NotRequired[str | None]
+    feed_url: NotRequired[str | None]
     created_at: str
     updated_at: str
 
@@ -549,13 +661,18 @@ class CashoutClient:
         return cast(Listing, await self._request("POST", "/api/v1/listings", json_body=body))
 
     async def publish_listing(self, listing_id: str) -> Listing:
-        """Publish a listing now; its ``status`` (and ``url``, ``action``, ``last_error``) is the outcome.
+        """Queue a listing for publication (``202``); the server's delivery worker sends it later.
+
+        The answer is the listing as ``queued`` with its ``delivery`` (``queued``, or
+        ``awaiting_approval`` when the account's policy wants a person to approve it). Follow it
+        with :meth:`get_listing` until it settles: ``published``, ``pending``, ``needs_action``
+        (with ``action``), ``rejected``, ``failed`` or ``unknown`` (with ``last_error``).
 
         Args:
             listing_id: the listing's id.
 
         Returns:
-            The listing after the attempt.
+            The listing as queued.
         """
         return cast(Listing, await self._request("POST", f"/api/v1/listings/{listing_id}/publish"))
 
@@ -576,15 +693,218 @@ class CashoutClient:
         return cast(Listing, await self._request("POST", f"/api/v1/listings/{listing_id}/confirm", json_body=body))
 
     async def delist_listing(self, listing_id: str) -> Listing:
-        """Take a listing down (on assisted platforms, the answer says how).
+        """Take a listing down (``202``): a takedown is queued in the outbox.
+
+        A publication not yet sent is cancelled instead (the listing goes back to ``draft``); on
+        assisted platforms the listing becomes ``needs_action`` with instructions.
 
         Args:
             listing_id: the listing's id.
 
         Returns:
-            The listing after the attempt.
+            The listing, its ``delivery`` being the queued takedown when there is one.
         """
         return cast(Listing, await self._request("POST", f"/api/v1/listings/{listing_id}/delist"))
+
+    # -- deliveries (the outbox) ------------------------------------------------------------------
+
+    async def list_deliveries(
+        self,
+        *,
+        state: DeliveryState | None = None,
+        action: DeliveryAction | None = None,
+        listing_id: str | None = None,
+        connection_id: str | None = None,
+        platform: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Delivery]:
+        """One page of the outbox, oldest first.
+
+        Args:
+            state: only deliveries in this state (``dead`` is the dead-letter list).
+            action: only this kind of change.
+            listing_id: only this listing's deliveries.
+            connection_id: only deliveries to this account.
+            platform: only deliveries to this platform.
+            limit: rows per page (1-200).
+            cursor: ``next_cursor`` of the previous page.
+
+        Returns:
+            The page (without ``history``).
+        """
+        params = {
+            "state": state,
+            "action": action,
+            "listing_id": listing_id,
+            "connection_id": connection_id,
+            "platform": platform,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return cast(Page[Delivery], await self._page("/api/v1/deliveries", params))
+
+    async def all_deliveries(
+        self,
+        *,
+        state: DeliveryState | None = None,
+        listing_id: str | None = None,
+        platform: str | None = None,
+        max_rows: int = 1_000,
+    ) -> list[Delivery]:
+        """Every delivery matching the filters (following cursors), oldest first, up to ``max_rows``.
+
+        Args:
+            state: only deliveries in this state.
+            listing_id: only this listing's deliveries.
+            platform: only deliveries to this platform.
+            max_rows: stop after this many.
+
+        Returns:
+            The deliveries.
+        """
+        params = {"state": state, "listing_id": listing_id, "platform": platform}
+        return cast(list[Delivery], await self._all("/api/v1/deliveries", params, max_rows))
+
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        """One delivery with every attempt in ``history``.
+
+        Args:
+            delivery_id: the delivery's id.
+
+        Returns:
+            The delivery.
+        """
+        return cast(Delivery, await self._request("GET", f"/api/v1/deliveries/{delivery_id}"))
+
+    async def retry_delivery(self, delivery_id: str) -> Delivery:
+        """Queue a ``dead`` (or ``unknown``) delivery again now; other states answer ``409``.
+
+        Args:
+            delivery_id: the delivery's id.
+
+        Returns:
+            The delivery, now ``queued``, with its history.
+        """
+        return cast(Delivery, await self._request("POST", f"/api/v1/deliveries/{delivery_id}/retry"))
+
+    async def cancel_delivery(self, delivery_id: str) -> Delivery:
+        """Cancel a delivery that has not started (``queued`` or ``awaiting_approval``); others answer ``409``.
+
+        A cancelled publication puts its listing back to ``draft``.
+
+        Args:
+            delivery_id: the delivery's id.
+
+        Returns:
+            The delivery, now ``cancelled``, with its history.
+        """
+        return cast(Delivery, await self._request("POST", f"/api/v1/deliveries/{delivery_id}/cancel"))
+
+    async def delivery_counts(self) -> DeliveryCounts:
+        """How many deliveries are in each state, per platform, and the worker's circuit breakers.
+
+        Returns:
+            The counts.
+        """
+        return cast(DeliveryCounts, await self._request("GET", "/api/v1/deliveries/counts"))
+
+    # -- approvals --------------------------------------------------------------------------------
+
+    async def list_approvals(
+        self, *, status: str | None = "pending", limit: int = 50, cursor: str | None = None
+    ) -> Page[Approval]:
+        """One page of approvals, oldest first.
+
+        Args:
+            status: ``pending`` (the ones waiting), ``approved``, ``rejected``, or ``all``.
+            limit: rows per page (1-200).
+            cursor: ``next_cursor`` of the previous page.
+
+        Returns:
+            The page.
+        """
+        return cast(
+            Page[Approval], await self._page("/api/v1/approvals", {"status": status, "limit": limit, "cursor": cursor})
+        )
+
+    async def all_approvals(self, *, status: str = "pending", max_rows: int = 1_000) -> list[Approval]:
+        """Every approval with ``status`` (``all`` for every one), oldest first, up to ``max_rows``.
+
+        Args:
+            status: ``pending``, ``approved``, ``rejected`` or ``all``.
+            max_rows: stop after this many.
+
+        Returns:
+            The approvals.
+        """
+        return cast(list[Approval], await self._all("/api/v1/approvals", {"status": status}, max_rows))
+
+    async def approve(self, approval_id: str, note: str = "") -> Approval:
+        """Approve a waiting change: its delivery is queued now.
+
+        Args:
+            approval_id: the approval's id.
+            note: why, kept with the decision.
+
+        Returns:
+            The approval, now ``approved``.
+        """
+        body = {"note": note}
+        return cast(Approval, await self._request("POST", f"/api/v1/approvals/{approval_id}/approve", json_body=body))
+
+    async def reject(self, approval_id: str, note: str = "") -> Approval:
+        """Reject a waiting change: its delivery is cancelled (a queued publication goes back to ``draft``).
+
+        Args:
+            approval_id: the approval's id.
+            note: why, kept with the decision.
+
+        Returns:
+            The approval, now ``rejected``.
+        """
+        body = {"note": note}
+        return cast(Approval, await self._request("POST", f"/api/v1/approvals/{approval_id}/reject", json_body=body))
+
+    # -- sales ------------------------------------------------------------------------------------
+
+    async def record_sale(
+        self,
+        item_id: str,
+        *,
+        quantity: int = 1,
+        price_minor: int | None = None,
+        listing_id: str | None = None,
+        note: str = "",
+    ) -> Sale:
+        """Mark units of an item sold.
+
+        When none are left the item becomes ``sold`` and every other listing is taken down through
+        the outbox; the listing it sold through (if given) becomes ``sold``.
+
+        Args:
+            item_id: the item's id.
+            quantity: how many units sold.
+            price_minor: what the buyer paid in total, in minor units of the item's currency.
+            listing_id: the listing it sold through.
+            note: a note kept with the sale.
+
+        Returns:
+            The sale, with the units left.
+        """
+        body = {"quantity": quantity, "price_minor": price_minor, "listing_id": listing_id, "note": note}
+        return cast(Sale, await self._request("POST", f"/api/v1/items/{item_id}/sales", json_body=body))
+
+    async def list_sales(self, item_id: str) -> list[Sale]:
+        """An item's sales, oldest first.
+
+        Args:
+            item_id: the item's id.
+
+        Returns:
+            The sales.
+        """
+        return cast(list[Sale], (await self._page(f"/api/v1/items/{item_id}/sales", {})).data)
 
     # -- connections and plugins ------------------------------------------------------------------
 
@@ -620,6 +940,30 @@ class CashoutClient:
         """
         body = {"platform": platform, "name": name, "settings": settings or {}, "credentials": credentials or {}}
         return cast(Connection, await self._request("POST", "/api/v1/connections", json_body=body))
+
+    async def get_connection(self, connection_id: str) -> Connection:
+        """One connection.
+
+        Args:
+            connection_id: the connection's id.
+
+        Returns:
+            The connection.
+        """
+        return cast(Connection, await self._request("GET", f"/api/v1/connections/{connection_id}"))
+
+    async def update_connection(self, connection_id: str, changes: dict[str, Any]) -> Connection:
+        """Change a connection: name, settings, credentials, pacing or approval policy.
+
+        Args:
+            connection_id: the connection's id.
+            changes: e.g. ``{"approvals": {"publish": True}}`` or ``{"max_concurrency": 2}``; ``None``
+                values go back to the platform's default.
+
+        Returns:
+            The connection as stored.
+        """
+        return cast(Connection, await self._request("PATCH", f"/api/v1/connections/{connection_id}", json_body=changes))
 
     async def list_plugins(self) -> list[Plugin]:
         """Every installed plugin.

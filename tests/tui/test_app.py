@@ -5,48 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
+from tui.pilot_support import SIZE, column, make_app, open_first_item, settle, text_of, type_into, wait_for
 
-from cashout_tui.app import CashoutApp, ItemScreen, ItemsScreen, NewItemScreen
+from cashout_server.domain.delivery.worker import DeliveryWorker
+from cashout_tui.app import CashoutApp, ItemsScreen, NewItemScreen
 from cashout_tui.client import CashoutClient, Item
 
-SIZE = (130, 60)
 CL_CONNECTION = {"platform": "craigslist", "name": "CL", "settings": {"area": "sfo", "category": "fuo"}}
-
-
-def text_of(widget: Static) -> str:
-    return str(widget.render())
-
-
-def column(table: DataTable, key: str) -> list[str]:
-    return [str(table.get_cell(row.key, key)) for row in table.ordered_rows]
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    """Let every worker finish and every message it posted be handled (including follow-up workers)."""
-    for _ in range(20):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-        if not any(w.is_running for w in pilot.app.workers):
-            return
-    raise AssertionError("workers kept running")
-
-
-async def type_into(pilot: Pilot[None], selector: str, text: str) -> None:
-    await pilot.click(selector)
-    widget = pilot.app.screen.query_one(selector, Input)
-    assert widget.has_focus
-    await pilot.press(*text)
-
-
-async def open_first_item(pilot: Pilot[None]) -> ItemScreen:
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, ItemsScreen)
-    await pilot.press("enter")
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, ItemScreen)
-    return pilot.app.screen
 
 
 async def item_with_photo_and_listing(client: CashoutClient, png: bytes) -> Item:
@@ -62,7 +28,7 @@ async def item_with_photo_and_listing(client: CashoutClient, png: bytes) -> Item
 async def test_items_list_shows_items_with_prices(tui_client: CashoutClient) -> None:
     await tui_client.create_item({"title": "Oak side table", "list_price_minor": 4500, "sku": "T-1"})
     await tui_client.create_item({"title": "Brass lamp", "list_price_minor": 123456, "currency": "USD"})
-    app = CashoutApp(tui_client)
+    app = make_app(tui_client)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, ItemsScreen)
@@ -84,7 +50,7 @@ async def test_items_list_shows_items_with_prices(tui_client: CashoutClient) -> 
 
 
 async def test_new_item_form_creates_item(tui_client: CashoutClient) -> None:
-    app = CashoutApp(tui_client)
+    app = make_app(tui_client)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("n")
@@ -108,7 +74,7 @@ async def test_new_item_form_creates_item(tui_client: CashoutClient) -> None:
 
 
 async def test_new_item_form_rejects_bad_price(tui_client: CashoutClient) -> None:
-    app = CashoutApp(tui_client)
+    app = make_app(tui_client)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("n")
@@ -139,7 +105,7 @@ async def test_new_item_form_rejects_bad_price(tui_client: CashoutClient) -> Non
 
 
 async def test_new_item_form_shows_server_problem(tui_client: CashoutClient) -> None:
-    app = CashoutApp(tui_client)
+    app = make_app(tui_client)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("n")
@@ -161,7 +127,7 @@ async def test_new_item_form_shows_server_problem(tui_client: CashoutClient) -> 
 
 async def test_item_screen_shows_photos_and_listings(tui_client: CashoutClient, png: bytes) -> None:
     item = await item_with_photo_and_listing(tui_client, png)
-    app = CashoutApp(tui_client)
+    app = make_app(tui_client)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert column(app.screen.query_one("#items", DataTable), "photos") == ["1"]
@@ -189,12 +155,14 @@ async def test_item_screen_shows_photos_and_listings(tui_client: CashoutClient, 
         assert isinstance(app.screen, ItemsScreen)
 
 
-async def test_publish_assisted_listing_shows_instructions_and_copy(tui_client: CashoutClient) -> None:
+async def test_publish_assisted_listing_shows_instructions_and_copy(
+    tui_client: CashoutClient, worker: DeliveryWorker
+) -> None:
     item = await tui_client.create_item(
         {"title": "Mid-century armchair", "list_price_minor": 15000, "description": "Solid teak frame."}
     )
     await tui_client.create_connection("craigslist", "CL", settings={"area": "sfo", "category": "fuo"})
-    app = CashoutApp(tui_client)
+    app = make_app(tui_client)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_first_item(pilot)
         listings = screen.query_one("#listings", DataTable)
@@ -205,11 +173,22 @@ async def test_publish_assisted_listing_shows_instructions_and_copy(tui_client: 
         assert column(listings, "status") == ["draft"]
         assert "Created a draft listing on CL" in text_of(screen.query_one("#outcome", Static))
 
+        # Publishing only queues it: the screen says so at once and follows it.
         await pilot.press("p")
+        await wait_for(pilot, lambda: column(listings, "status") == ["queued"], "the listing to show queued")
+        assert column(listings, "delivery") == ["publish queued"]
+        assert "Queued for craigslist" in text_of(screen.query_one("#outcome", Static))
+        assert "Waiting for the delivery worker" in text_of(screen.query_one("#progress", Static))
+
+        # The server's delivery worker runs: Craigslist by-owner postings are made by a person.
+        await worker.run_once()
         await settle(pilot)
         stored = (await tui_client.list_listings(item_id=item["id"])).data
         assert [listing["status"] for listing in stored] == ["needs_action"]
         assert column(listings, "status") == ["needs_action"]
+        assert column(listings, "delivery") == ["publish done"]
+        assert column(listings, "attempts") == ["1"]
+        assert "Deliveries settled" in text_of(screen.query_one("#progress", Static))
         outcome = text_of(screen.query_one("#outcome", Static))
         assert "Needs action on craigslist: Post this listing by hand" in outcome
         assert "Go to: https://post.craigslist.org/c/sfo" in outcome
@@ -233,12 +212,15 @@ async def test_publish_assisted_listing_shows_instructions_and_copy(tui_client: 
         assert (await tui_client.get_listing(stored[0]["id"]))["status"] == "published"
 
 
-async def test_publish_conflict_is_shown_and_app_keeps_running(tui_client: CashoutClient) -> None:
+async def test_publish_conflict_is_shown_and_app_keeps_running(
+    tui_client: CashoutClient, worker: DeliveryWorker
+) -> None:
     item = await tui_client.create_item({"title": "Desk", "list_price_minor": 5000})
     connection = await tui_client.create_connection("craigslist", "CL", settings={"area": "sfo", "category": "fuo"})
     listing = await tui_client.create_listing(item["id"], connection["id"])
-    await tui_client.publish_listing(listing["id"])  # now needs_action: publishing again is a conflict
-    app = CashoutApp(tui_client)
+    await tui_client.publish_listing(listing["id"])
+    await worker.run_once()  # now needs_action: publishing again is a conflict
+    app = make_app(tui_client)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_first_item(pilot)
         await pilot.press("p")
@@ -304,7 +286,7 @@ async def test_unreachable_server_is_shown(unused_port: int) -> None:
 
 async def test_item_deleted_elsewhere_shows_not_found(tui_client: CashoutClient) -> None:
     item = await tui_client.create_item({"title": "Stool", "list_price_minor": 1000})
-    app = CashoutApp(tui_client)
+    app = make_app(tui_client)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_first_item(pilot)
         await tui_client.delete_item(item["id"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,8 +15,20 @@ import pytest
 import cashout_tui
 from cashout_tui.__main__ import main, run
 from cashout_tui.client import ApiError, CashoutClient, problem_from_response
+from cashout_tui.common import plural
 from cashout_tui.config import DEFAULT_URL, ConfigError, load_config
-from cashout_tui.formatting import PriceError, describe_listing, format_bytes, format_money, parse_price
+from cashout_tui.formatting import (
+    PriceError,
+    describe_delivery,
+    describe_listing,
+    format_bytes,
+    format_money,
+    listing_in_motion,
+    next_attempt_text,
+    parse_price,
+    parse_time,
+    relative_time,
+)
 
 SECRET = "cashout_pat_s3cr3t-value-that-must-not-leak"
 
@@ -347,6 +361,111 @@ def test_describe_listing_outcomes() -> None:
         "  b",
         "",
         "When it is posted, paste its URL below and press Confirm.",
+    ]
+
+
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "text"),
+    [
+        ("2026-03-01T12:00:42Z", "in 42s"),
+        ("2026-03-01T12:00:00.400000Z", "now"),
+        ("2026-03-01T12:05:30+00:00", "in 5m"),
+        ("2026-03-01T14:30:00Z", "in 2h30m"),
+        ("2026-03-01T15:00:00Z", "in 3h"),
+        ("2026-03-04T12:00:00Z", "in 3d"),
+        ("2026-03-01T11:59:50Z", "10s ago"),
+        ("2026-03-01T11:00:00", "1h ago"),  # no zone: UTC
+        (None, ""),
+        ("not a time", ""),
+    ],
+)
+def test_relative_time(stamp: str | None, text: str) -> None:
+    assert relative_time(stamp, NOW) == text
+
+
+def test_parse_time_reads_api_timestamps() -> None:
+    assert parse_time("2026-03-01T12:00:00.123456Z") == datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert parse_time("") is None
+
+
+def brief(state: str, action: str = "publish", attempts: int = 0, **extra: Any) -> dict[str, Any]:
+    return {"id": "dlv_1", "action": action, "state": state, "attempts": attempts, "next_attempt_at": None,
+            "last_error": None, **extra}  # fmt: skip
+
+
+def test_describe_delivery_and_next_attempt() -> None:
+    waiting = brief("queued", attempts=2, next_attempt_at="2026-03-01T12:00:08Z", last_error="HTTP 503")
+    assert describe_delivery(waiting, NOW) == "publish queued · 2 attempts · next in 8s · last error: HTTP 503"  # type: ignore[arg-type]
+    due = brief("queued", next_attempt_at="2026-03-01T11:59:00Z")
+    assert next_attempt_text(due, NOW) == "due now"  # type: ignore[arg-type]
+    assert describe_delivery(due, NOW) == "publish queued · 0 attempts · next due now"  # type: ignore[arg-type]
+    done = brief("done", attempts=1)
+    assert next_attempt_text(done, NOW) == ""  # type: ignore[arg-type]
+    assert describe_delivery(done, NOW) == "publish done · 1 attempt"  # type: ignore[arg-type]
+    assert describe_delivery(brief("awaiting_approval", "delist"), NOW).startswith("delist waiting for approval")  # type: ignore[arg-type]
+    assert describe_delivery(None) == ""
+
+
+def listing_with(status: str, delivery: dict[str, Any] | None) -> Any:
+    return {"id": "lst_1", "item_id": "itm_1", "connection_id": "con_1", "platform": "ebay", "status": status,
+            "external_id": None, "url": None, "options": {}, "action": None, "last_error": None,
+            "published_at": None, "created_at": "", "updated_at": "", "delivery": delivery}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "delivery", "moving"),
+    [
+        ("queued", brief("queued"), True),
+        ("publishing", brief("in_flight", attempts=1), True),
+        ("queued", brief("done", attempts=1), True),  # the listing moves on when the outcome is recorded
+        ("queued", brief("awaiting_approval"), False),  # nothing happens until a person decides
+        ("published", brief("done", attempts=1), False),
+        ("published", brief("queued", "delist"), True),  # a takedown on its way
+        ("published", brief("queued", "update"), True),
+        ("pending", brief("queued", "check"), False),  # the platform decides on its own schedule
+        ("failed", brief("dead", attempts=5), False),
+        ("needs_action", brief("done", attempts=1), False),
+        ("draft", None, False),
+    ],
+)
+def test_listing_in_motion(status: str, delivery: dict[str, Any] | None, moving: bool) -> None:
+    assert listing_in_motion(listing_with(status, delivery)) is moving
+
+
+def test_describe_listing_with_its_delivery() -> None:
+    queued = listing_with("queued", brief("queued"))
+    assert describe_listing(queued).splitlines() == [
+        "Queued for ebay: the server's delivery worker sends it shortly.",
+        "Delivery: publish queued · 0 attempts · next due now",
+    ]
+    approval = listing_with("queued", brief("awaiting_approval"))
+    assert describe_listing(approval).splitlines() == [
+        "Waiting for approval before it goes to ebay.",
+        "Delivery: publish waiting for approval · 0 attempts",
+        "A person must approve it first (a on the items screen).",
+    ]
+    dead = listing_with("failed", brief("dead", attempts=5, last_error="gave up after 5 attempts: HTTP 503"))
+    dead["last_error"] = "gave up after 5 attempts: HTTP 503"
+    assert describe_listing(dead).splitlines() == [
+        "Failed on ebay: gave up after 5 attempts: HTTP 503",
+        "Delivery: publish dead · 5 attempts · last error: gave up after 5 attempts: HTTP 503",
+        "The server gave up on it: retry it from the outbox (o on the items screen).",
+    ]
+    assert describe_listing(listing_with("sold", brief("done", attempts=1))) == "Sold through ebay."
+    published = listing_with("published", brief("done", attempts=1))
+    published["url"] = "https://ebay.example/1"
+    assert describe_listing(published) == "Published on ebay: https://ebay.example/1"
+
+
+def test_plural() -> None:
+    assert [plural(1, "delivery"), plural(2, "delivery"), plural(0, "item"), plural(3, "day")] == [
+        "1 delivery",
+        "2 deliveries",
+        "0 items",
+        "3 days",
     ]
 
 
