@@ -7,7 +7,7 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 PG_ADMIN ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint format typecheck pytest test-postgres docs install lock clean
+.PHONY: help serve test lint format typecheck pytest test-postgres test-slow bench bench-photos bench-fanout docs install lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,17 @@ test-postgres: $(STAMP) ## The database tests again on a fresh PostgreSQL databa
 	$(BIN)/python scripts/pg_test_db.py create "$(PG_ADMIN)" > $(VENV)/.pg-test-url
 	CASHOUT_TEST_DATABASE_URL=$$(cat $(VENV)/.pg-test-url) $(BIN)/python -m pytest -m "db or postgres" ; \
 	  status=$$?; $(BIN)/python scripts/pg_test_db.py drop "$(PG_ADMIN)" $$(cat $(VENV)/.pg-test-url); exit $$status
+
+test-slow: $(STAMP) ## The long fault runs: the SIGKILL test over all its seeds (about 20 minutes)
+	$(BIN)/python -m pytest -m slow tests/test_kill.py
+
+bench: bench-photos bench-fanout ## Every benchmark (each prints figures against its in-run baseline)
+
+bench-photos: $(STAMP) ## Photo variants vs. naive Pillow: speed, two workers, peak memory
+	$(BIN)/python benchmarks/photos.py
+
+bench-fanout: $(STAMP) ## 1,000 publications over 3 fake platforms: throughput vs. the limits' bound, CPU per request
+	$(BIN)/python benchmarks/fanout.py
 
 docs: $(STAMP) ## Regenerate docs/plugins.md and docs/configuration.md from the docstrings
 	$(BIN)/python -m cashout_server.docgen docs

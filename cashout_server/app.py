@@ -22,11 +22,16 @@ from cashout_server.auth import PUBLIC_PATHS, TokenAuthMiddleware, access_guard
 from cashout_server.db.migrate import current_revision, head_revision
 from cashout_server.deps import RuntimeDep
 from cashout_server.domain.accounts.controllers import ConnectionController
+from cashout_server.domain.delivery.controllers import ApprovalController, DeliveryController
+from cashout_server.domain.delivery.worker import DeliveryWorker
+from cashout_server.domain.feeds.controllers import FeedController
 from cashout_server.domain.items.controllers import ItemController
 from cashout_server.domain.listings.controllers import ListingController
-from cashout_server.domain.photos.controllers import PhotoController, PhotoUploadController
+from cashout_server.domain.photos.controllers import MediaController, PhotoController, PhotoUploadController
 from cashout_server.domain.platforms.controllers import PluginController
+from cashout_server.domain.sales.controllers import SaleController
 from cashout_server.domain.users.controllers import TokenController, UserController
+from cashout_server.idempotency import IdempotencyKeyDocs, IdempotencyMiddleware
 from cashout_server.problems import EXCEPTION_HANDLERS, ProblemError
 from cashout_server.runtime import Runtime, build_runtime, check_credentials_decrypt
 from cashout_server.scheduler import create_scheduler
@@ -61,23 +66,35 @@ async def _provide_db(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None, scheduler: bool = True) -> Litestar:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    scheduler: bool = True,
+    delivery_worker: bool | None = None,
+) -> Litestar:
     """Build the application.
 
     Args:
         settings: settings to use (default: load from the environment and config file).
         runtime: a prepared runtime (tests pass one with their own plugin registry).
         scheduler: run the APScheduler jobs in this process.
+        delivery_worker: run a delivery worker in this process (default: the ``delivery.worker`` setting).
 
     Migrations are applied before the app is built (``cashout serve`` and ``cashout db upgrade``
     do it); the app refuses to start when stored credentials do not decrypt.
     """
     rt = runtime or build_runtime(settings or load_settings())
+    run_worker = rt.settings.delivery.worker if delivery_worker is None else delivery_worker
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await check_credentials_decrypt(rt)
         sched = create_scheduler(rt) if scheduler else None
+        worker = DeliveryWorker(rt) if run_worker else None
+        if worker is not None:
+            rt.delivery_worker = worker
+            await worker.start()
         if sched is not None:
             sched.start()
         try:
@@ -85,6 +102,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         finally:
             if sched is not None:
                 sched.shutdown(wait=False)
+            if worker is not None:
+                await worker.stop()
+                rt.delivery_worker = None
             if runtime is None:
                 await rt.close()
 
@@ -120,14 +140,20 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             ItemController,
             uploads,
             PhotoController,
+            MediaController,
             ListingController,
+            DeliveryController,
+            ApprovalController,
+            SaleController,
+            FeedController,
             PluginController,
         ],
         dependencies={
             "runtime": Provide(lambda: rt, use_cache=True, sync_to_thread=False),
             "db": Provide(_provide_db),
         },
-        middleware=[auth],
+        middleware=[auth, IdempotencyMiddleware()],  # in this order: keys belong to the authenticated user
+        plugins=[IdempotencyKeyDocs()],
         guards=[access_guard],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,

@@ -16,7 +16,7 @@ from cashout_server.db.models import ApiToken, utcnow
 from cashout_server.runtime import Runtime
 from cashout_server.security.tokens import TOKEN_PREFIX, Role, Scope, hash_token
 
-PUBLIC_PATHS = {"/healthz", "/readyz", "/schema"}
+PUBLIC_PATHS = {"/healthz", "/readyz", "/schema", "/media/", "/feeds/"}
 """Paths (and their sub-paths) reachable without a token; signed webhooks add themselves later."""
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

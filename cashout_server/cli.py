@@ -76,6 +76,10 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, owner_email: s
     except ConfigError as exc:
         raise click.ClickException(f"invalid configuration: {exc}") from None
     logging.basicConfig(level=settings.server.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request's full URL at INFO, and some platforms' token exchanges carry
+    # secrets in the query string (Meta's fb_exchange_token): never below WARNING.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     ensure_data_dir(settings)
     upgrade(settings.database_url)
 
@@ -316,7 +320,7 @@ def plugins_list(as_json: bool) -> None:
     from cashout_server.plugins import create_plugin_manager, descriptor_to_dict
 
     settings = _settings()
-    registry = create_plugin_manager(allow=settings.plugins.plugins)
+    registry = create_plugin_manager(allow=settings.plugins.plugins, modules=settings.plugins.plugin_modules)
     infos = sorted(registry.plugins.values(), key=lambda i: i.name)
     if as_json:
         data = [

@@ -77,6 +77,11 @@ class _RemappedStream(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
+EAGER_BODY_BYTES = 1 << 20
+"""Answers up to this size (with a Content-Length) are read at once: API answers are small, and
+one read costs far less CPU than streaming them through two async iterators."""
+
+
 class PluginTransport(AiohttpTransport):
     """``AiohttpTransport`` with errors that tell "never sent" from "maybe applied"."""
 
@@ -84,6 +89,21 @@ class PluginTransport(AiohttpTransport):
         """Send ``request``; map aiohttp's errors by whether the request may have been sent."""
         try:
             response = await super().handle_async_request(request)
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) <= EAGER_BODY_BYTES:
+                stream = response.stream
+                assert isinstance(stream, httpx.AsyncByteStream)
+                try:
+                    body = b"".join([chunk async for chunk in stream])
+                finally:
+                    await stream.aclose()
+                return httpx.Response(
+                    status_code=response.status_code,
+                    headers=response.headers.raw,
+                    content=body,
+                    request=request,
+                    extensions=response.extensions,
+                )
         except (TimeoutError, httpx.TransportError, aiohttp.ClientError) as exc:
             cause = _aiohttp_cause(exc)
             if cause is None:
@@ -97,6 +117,17 @@ class PluginTransport(AiohttpTransport):
         return response
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing.
+
+    Platform APIs authenticate with tokens, and parsing every answer's cookies is a sixth of
+    httpx's CPU per request.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Keep no cookies."""
+
+
 def new_client(*, base_url: str, timeout: float, limits: httpx.Limits = DEFAULT_LIMITS) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` over :class:`PluginTransport`.
 
@@ -106,14 +137,16 @@ def new_client(*, base_url: str, timeout: float, limits: httpx.Limits = DEFAULT_
         limits: connection pool limits.
 
     Returns:
-        A client; close it with ``aclose()``.
+        A client that keeps no cookies between requests; close it with ``aclose()``.
     """
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         base_url=base_url,
         timeout=timeout,
         follow_redirects=False,
         transport=PluginTransport(limits=limits),
     )
+    client._cookies = _NoCookies()
+    return client
 
 
 class ClientPool:

@@ -6,6 +6,7 @@ Built-in plugins (``plugins/<name>/``) are separate distributions registered und
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ def create_plugin_manager(
     load_entrypoints: bool = True,
     allow: str | Sequence[str] | None = None,
     extra: Iterable[tuple[str, object]] = (),
+    modules: str | Sequence[str] | None = None,
     trace: bool = False,
 ) -> PluginRegistry:
     """Build an isolated plugin manager and collect the platforms its plugins serve.
@@ -87,6 +89,9 @@ def create_plugin_manager(
         allow: only load these entry-point names (a comma-separated string or a sequence);
             ``None`` loads all. ``CASHOUT_PLUGINS`` feeds this.
         extra: ``(name, plugin)`` pairs registered in code (tests, embedding).
+        modules: importable module names registered as plugins besides the entry points
+            (a comma-separated string or a sequence; ``CASHOUT_PLUGIN_MODULES`` feeds this): a
+            plugin under development, or a test harness, without packaging it.
         trace: log every hook call with its outcome and duration (``CASHOUT_TRACE_PLUGINS``).
 
     Returns:
@@ -117,6 +122,9 @@ def create_plugin_manager(
     for name, plugin in extra:
         pm.register(plugin, name=name)
         sources[name] = (None, None)
+    for module_name in sorted(_parse_allow_list(modules) or ()):
+        pm.register(importlib.import_module(module_name), name=module_name)
+        sources[module_name] = (None, None)
 
     pm.check_pending()
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -17,6 +18,15 @@ from cashout_server.http import ClientPool
 from cashout_server.plugins import PluginRegistry, create_plugin_manager
 from cashout_server.security.crypto import CredentialsUndecryptable, KeyRing, load_keyring
 from cashout_server.settings import Settings
+
+
+class WorkerView(Protocol):
+    """What the API may ask of this process's delivery worker."""
+
+    def breaker_states(self) -> dict[str, str]:
+        """Platform to its circuit breaker's state."""
+        ...
+
 
 log = logging.getLogger("cashout")
 
@@ -37,6 +47,15 @@ class Runtime:
     photos: PhotoStore
     http: ClientPool
     """Plugins' HTTP clients, one per connection, kept open between calls."""
+    delivery_wakers: list[Callable[[], None]] = field(default_factory=list)
+    """Delivery workers of this process to wake when something is enqueued."""
+    delivery_worker: WorkerView | None = None
+    """The delivery worker this server process runs, if any."""
+
+    def wake_delivery(self) -> None:
+        """Tell this process's delivery workers that something is due."""
+        for wake in list(self.delivery_wakers):
+            wake()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -45,8 +64,9 @@ class Runtime:
             yield session
 
     async def close(self) -> None:
-        """Release HTTP and database connections."""
+        """Release HTTP and database connections and stop the photo workers."""
         await self.http.aclose()
+        await self.photos.close()
         await self.engine.dispose()
 
 
@@ -65,7 +85,11 @@ def build_runtime(settings: Settings, *, registry: PluginRegistry | None = None)
         engine=engine,
         sessions=session_factory(engine),
         registry=registry
-        or create_plugin_manager(allow=settings.plugins.plugins, trace=settings.plugins.trace_plugins),
+        or create_plugin_manager(
+            allow=settings.plugins.plugins,
+            modules=settings.plugins.plugin_modules,
+            trace=settings.plugins.trace_plugins,
+        ),
         keyring=load_keyring(settings),
         photos=PhotoStore(settings.data_dir / "photos", settings.photos),
         http=ClientPool(timeout=settings.plugins.http_timeout),

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from cashout_server.domain.listings.jobs import resolve_pending
+from cashout_server.domain.delivery.jobs import sweep_pending
+from cashout_server.idempotency import purge_idempotency_keys
 from cashout_server.runtime import Runtime
 
 log = logging.getLogger("cashout.scheduler")
@@ -15,7 +16,8 @@ log = logging.getLogger("cashout.scheduler")
 Job = Callable[[Runtime], Awaitable[dict[str, int]]]
 
 JOBS: dict[str, tuple[Job, int]] = {
-    "listings.resolve_pending": (resolve_pending, 300),
+    "deliveries.sweep_pending": (sweep_pending, 300),
+    "idempotency.purge": (purge_idempotency_keys, 3600),
 }
 """Job id to (function, interval in seconds). Ids are fixed so restarts re-register, not add."""
 

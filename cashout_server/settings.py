@@ -83,6 +83,8 @@ class ServerSettings(_Section):
     """Logging level: DEBUG, INFO, WARNING or ERROR."""
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest accepted JSON request body, in bytes (photos have their own limit)."""
+    idempotency_ttl_hours: int = Field(default=24, ge=24, le=24 * 366)
+    """Hours a POST answered under an Idempotency-Key is kept for replay (at least 24, at most a year)."""
 
     @field_validator("log_level")
     @classmethod
@@ -153,6 +155,8 @@ class PluginSettings(_Section):
     """Comma-separated allow-list of plugin entry-point names to load; unset loads all installed."""
     trace_plugins: bool = False
     """Log every plugin hook call with its outcome and duration."""
+    plugin_modules: str | None = None
+    """Comma-separated importable modules to load as plugins besides the installed ones (a plugin in development)."""
     http_timeout: float = Field(default=30.0, gt=0, le=600)
     """Seconds a plugin's HTTP request may take before it times out."""
 
@@ -169,6 +173,38 @@ class PhotoSettings(_Section):
     """Largest accepted image in pixels (width x height): protection against decompression bombs."""
     display_max_edge: int = Field(default=2048, ge=64, le=10000)
     """Longest edge of the cleaned copy served for download."""
+    workers: int = Field(default=2, ge=1, le=64)
+    """Worker processes that decode and resize photos (uploads, platform variants); about one per CPU core."""
+    auto_enhance: bool = False
+    """Auto-contrast and white-balance the photos prepared for platforms (originals are never changed)."""
+
+
+class DeliverySettings(_Section):
+    """The outbox worker that delivers publications, updates and delistings to platforms."""
+
+    table = "delivery"
+    model_config = SettingsConfigDict(env_prefix="CASHOUT_DELIVERY_", extra="ignore", use_attribute_docstrings=True)
+
+    worker: bool = True
+    """Run a delivery worker in this server process (PostgreSQL: any number of replicas may)."""
+    poll_interval: float = Field(default=1.0, gt=0, le=60)
+    """Seconds between looks for due deliveries when nothing wakes the worker sooner."""
+    max_in_flight: int = Field(default=200, ge=1, le=5000)
+    """Deliveries one worker runs at once, over all platforms (each platform also has its own limit)."""
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    """Attempts before a delivery that keeps failing temporarily goes to the dead-letter state."""
+    backoff_base: float = Field(default=2.0, gt=0, le=3600)
+    """Seconds of the first retry's backoff ceiling; it doubles per attempt (full jitter)."""
+    backoff_cap: float = Field(default=900.0, gt=0, le=86400)
+    """Largest backoff ceiling in seconds."""
+    lease_seconds: float = Field(default=60.0, ge=5, le=3600)
+    """How long a claimed delivery stays claimed without renewal before another worker may recover it."""
+    breaker_threshold: int = Field(default=5, ge=1, le=1000)
+    """Consecutive failures of one platform that open its circuit breaker."""
+    breaker_cooldown: float = Field(default=30.0, gt=0, le=3600)
+    """Seconds an open breaker waits before letting one trial delivery through (doubles while it fails)."""
+    pending_check_interval: float = Field(default=60.0, ge=1, le=86400)
+    """Seconds before asking a platform again about a listing it has not decided on."""
 
 
 SECTIONS: tuple[type[_Section], ...] = (
@@ -177,6 +213,7 @@ SECTIONS: tuple[type[_Section], ...] = (
     SecuritySettings,
     PluginSettings,
     PhotoSettings,
+    DeliverySettings,
 )
 
 
@@ -189,6 +226,7 @@ class Settings:
     security: SecuritySettings
     plugins: PluginSettings
     photos: PhotoSettings
+    delivery: DeliverySettings
     config_file: Path | None = None
 
     @cached_property
@@ -205,7 +243,7 @@ class Settings:
 
     def sections(self) -> Iterator[_Section]:
         """Every settings object, in documentation order."""
-        yield from (self.server, self.database, self.security, self.plugins, self.photos)
+        yield from (self.server, self.database, self.security, self.plugins, self.photos, self.delivery)
 
 
 def _config_file(env: dict[str, str]) -> Path | None:
@@ -256,6 +294,7 @@ def load_settings(**overrides: dict[str, Any]) -> Settings:
         security=built["security"],  # type: ignore[arg-type]
         plugins=built["plugins"],  # type: ignore[arg-type]
         photos=built["photos"],  # type: ignore[arg-type]
+        delivery=built["delivery"],  # type: ignore[arg-type]
         config_file=path,
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +21,13 @@ import httpx
 import pytest
 from cashout_test_support import require_postgres
 from litestar import Litestar
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cashout_server.app import create_app
 from cashout_server.db.migrate import upgrade
-from cashout_server.db.models import Base
+from cashout_server.db.models import Base, Connection, Delivery
+from cashout_server.domain.delivery.worker import DeliveryWorker
 from cashout_server.domain.users.services import create_user, ensure_owner, issue_token
 from cashout_server.plugins import PluginRegistry, create_plugin_manager
 from cashout_server.runtime import Runtime, build_runtime
@@ -96,7 +97,30 @@ async def runtime(settings: Settings, registry: PluginRegistry) -> AsyncIterator
 
 @pytest.fixture
 def app(runtime: Runtime) -> Litestar:
-    return create_app(runtime=runtime, scheduler=False)
+    return create_app(runtime=runtime, scheduler=False, delivery_worker=False)
+
+
+@pytest.fixture
+def worker(runtime: Runtime) -> DeliveryWorker:
+    """The delivery worker, driven by the test: ``await worker.run_once()`` is one delivery cycle."""
+    return DeliveryWorker(runtime, worker_id="test-worker")
+
+
+@pytest.fixture
+def make_due(runtime: Runtime) -> Callable[[], Awaitable[None]]:
+    """Skip the waiting: every queued delivery becomes due now and no account is throttled."""
+
+    async def run() -> None:
+        async with runtime.session() as session:
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.state == "queued")
+                .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+            await session.execute(update(Connection).values(throttled_until=None))
+            await session.commit()
+
+    return run
 
 
 @dataclass
@@ -157,7 +181,8 @@ def no_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 # --- a scripted platform plugin for exercising the core ---------------------------------------
 
 from collections.abc import Sequence  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from typing import Any  # noqa: E402
 
 from cashout_server import (  # noqa: E402
     Action,
@@ -189,8 +214,14 @@ class ScriptedPlatform:
     def __init__(self) -> None:
         self.publish_results: list[object] = []
         self.status_results: list[object] = []
+        self.delist_results: list[object] = []
+        self.seen_photos: list[tuple[Any, ...]] = []
         self.calls: list[tuple[str, str]] = []
         self.seen_credentials: list[dict[str, str]] = []
+        self.delay = 0.0
+        """Seconds each publish takes (to observe concurrency)."""
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     @hookimpl
     def platforms(self) -> list[PlatformDescriptor]:
@@ -229,6 +260,14 @@ class ScriptedPlatform:
     async def publish(self, ctx: PluginContext, listing: ListingRequest) -> object:
         self.calls.append(("publish", listing.idempotency_key))
         self.seen_credentials.append(dict(ctx.connection.credentials))
+        self.seen_photos.append(tuple(listing.photos))
+        if self.delay:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(self.delay)
+            finally:
+                self.in_flight -= 1
         return self._next(
             self.publish_results, Published(external_id=f"ext-{listing.listing_id}", url="https://scripted.test/1")
         )
@@ -246,7 +285,7 @@ class ScriptedPlatform:
     @hookimpl
     async def delist(self, ctx: PluginContext, listing: ListingRequest) -> object:
         self.calls.append(("delist", listing.idempotency_key))
-        return Delisted(external_id=listing.external_id)
+        return self._next(self.delist_results, Delisted(external_id=listing.external_id))
 
     @hookimpl
     async def render_feed(self, ctx: PluginContext, listings: Sequence[ListingRequest]) -> FeedDocument:

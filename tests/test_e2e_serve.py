@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import os
-import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cashout_test_support import start_server
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,13 +34,6 @@ def _fake_module() -> ModuleType:
     return module
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @pytest.fixture
 def fake_craigslist() -> Iterator[Any]:
     server = _fake_module().FakeCraigslist().start()
@@ -53,36 +43,13 @@ def fake_craigslist() -> Iterator[Any]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CASHOUT_")}
-    env.update(CASHOUT_DATA_DIR=str(tmp_path / "data"), CASHOUT_PORT=str(port), CASHOUT_LOG_LEVEL="WARNING")
-    log_path = tmp_path / "server.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen([str(CASHOUT), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    output = ""
-    while time.monotonic() < deadline and "cashout is serving at" not in output and proc.poll() is None:
-        time.sleep(0.1)
-        output = log_path.read_text()
-    match = re.search(r"(cashout_pat_\S+)", output)
-    assert match, f"no first-start token printed:\n{output}"
-    url = f"http://127.0.0.1:{port}"
-    assert f"serving at {url}" in output
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield url, match.group(1), proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
-    assert token_hidden(log_path.read_text(), match.group(1)), "the token appears only in the first-start notice"
+    running = start_server(tmp_path / "data", tmp_path / "server.log")
+    output = running.log()
+    assert running.token, f"no first-start token printed:\n{output}"
+    assert f"serving at {running.url}" in output
+    yield running.url, running.token, running.proc
+    running.stop()
+    assert token_hidden(running.log(), running.token), "the token appears only in the first-start notice"
 
 
 def token_hidden(log_text: str, token: str) -> bool:
@@ -123,16 +90,23 @@ def test_script_publishes_to_craigslist_through_the_real_server(
         assert con.status_code == 201, con.text
         assert "s3cret" not in con.text
         listing = api.post("/listings", json={"item_id": item["id"], "connection_id": con.json()["id"]}).json()
-        published = api.post(f"/listings/{listing['id']}/publish")
-        assert published.status_code == 200, published.text
-        body = published.json()
+        queued = api.post(f"/listings/{listing['id']}/publish")
+        assert queued.status_code == 202, queued.text
+        assert queued.json()["status"] == "queued"
+        # The server's own delivery worker sends it; a script polls the listing.
+        deadline = time.monotonic() + 30
+        body = queued.json()
+        while body["status"] in ("queued", "publishing") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            body = api.get(f"/listings/{listing['id']}").json()
         assert body["status"] == "published", body
+        assert body["delivery"]["state"] == "done" and body["delivery"]["attempts"] == 1
         assert body["external_id"] == fake_craigslist.posts[0].posting_id
         assert body["manage_url"] == body["manage_url"].strip() and body["manage_url"].startswith("https://")
         assert len(fake_craigslist.posts) == 1
         assert len(fake_craigslist.posts[0].images) == 1, "the photo went along"
         history = [h["status"] for h in api.get(f"/listings/{listing['id']}/history").json()["data"]]
-        assert history == ["draft", "publishing", "published"]
+        assert history == ["draft", "queued", "publishing", "published"]
         plugins = api.get("/plugins").json()["data"]
         assert any(p["name"] == "craigslist" for p in plugins)
         assert proc.poll() is None

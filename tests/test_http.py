@@ -133,3 +133,32 @@ async def test_pool_keeps_one_client_per_connection_and_base_url() -> None:
     assert pool.get("con_a", "http://127.0.0.1:2") is not first
     await pool.aclose()
     assert first.is_closed
+
+
+@pytest.fixture
+async def sets_cookies() -> AsyncIterator[str]:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                request = await _read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            echo = b"yes" if b"cookie:" in request.lower() else b"no"
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nSet-Cookie: session=abc; Path=/\r\nContent-Length: "
+                + str(len(echo)).encode()
+                + b"\r\n\r\n"
+                + echo
+            )
+            await writer.drain()
+
+    async for url in _serve(handler):
+        yield url
+
+
+async def test_the_plugin_client_keeps_no_cookies_between_requests(sets_cookies: str) -> None:
+    async with new_client(base_url=sets_cookies, timeout=2) as http:
+        first = await http.get("/a")
+        second = await http.get("/b")
+    assert first.headers["set-cookie"].startswith("session=")
+    assert second.text == "no", "a platform's session cookie never rides along on the next call"

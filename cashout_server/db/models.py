@@ -252,7 +252,10 @@ class Delivery(Base):
     """An outbox row: one change that must reach a platform, written with the change that caused it."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_deliveries_state_next", "state", "next_attempt_at"),
+        Index("ix_deliveries_claim", "connection_id", "state", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True)

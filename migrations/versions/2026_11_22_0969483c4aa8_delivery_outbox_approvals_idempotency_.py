@@ -88,6 +88,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_deliveries_connection_id'), ['connection_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliveries_listing_id'), ['listing_id'], unique=False)
         batch_op.create_index('ix_deliveries_state_next', ['state', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_deliveries_claim', ['connection_id', 'state', 'next_attempt_at'], unique=False)
 
     op.create_table('approvals',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -156,6 +157,7 @@ def downgrade() -> None:
 
     op.drop_table('approvals')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_deliveries_claim')
         batch_op.drop_index('ix_deliveries_state_next')
         batch_op.drop_index(batch_op.f('ix_deliveries_listing_id'))
         batch_op.drop_index(batch_op.f('ix_deliveries_connection_id'))

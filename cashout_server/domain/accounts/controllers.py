@@ -11,9 +11,11 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import func, select
 
 from cashout_server.auth import principal_of
+from cashout_server.contract import Action, RateLimit
 from cashout_server.db.models import Connection, Listing
 from cashout_server.deps import Db, RuntimeDep
 from cashout_server.domain.accounts import services
+from cashout_server.domain.delivery.services import wake_after_commit
 from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, fetch_page
 from cashout_server.problems import ProblemError, conflict, not_found
 
@@ -30,6 +32,16 @@ class ConnectionOut(msgspec.Struct, kw_only=True):
     credentials_set: list[str]
     status: str
     status_detail: str | None
+    max_concurrency: int
+    """Deliveries to this account at once (the account's override, else the plugin's default)."""
+    requests_per_minute: int | None
+    """Requests per minute to this account (override, else the plugin's default; null: no limit)."""
+    approvals: dict[str, bool]
+    """Per action, whether a person must approve it (the account's policy over the plugin's default)."""
+    throttled_until: datetime | None
+    """The platform asked to wait until then; nothing is sent before."""
+    feed_url: str | None
+    """Where the platform fetches this account's product feed (feed platforms); it carries a secret."""
     created_at: datetime
     updated_at: datetime
 
@@ -49,10 +61,18 @@ class ConnectionUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     name: Name | None = None
     settings: dict[str, str] | None = None
     credentials: dict[str, str] | None = None
+    max_concurrency: Annotated[int, msgspec.Meta(ge=1, le=1000)] | msgspec.UnsetType | None = msgspec.UNSET
+    """Override the plugin's concurrency for this account; null goes back to the default."""
+    requests_per_minute: Annotated[int, msgspec.Meta(ge=1, le=100000)] | msgspec.UnsetType | None = msgspec.UNSET
+    """Override the plugin's rate for this account; null goes back to the default."""
+    approvals: dict[Action, bool | None] | None = None
+    """Per action, require a person's approval (true) or not (false); null removes the override."""
 
 
 def connection_out(runtime: RuntimeDep, row: Connection) -> ConnectionOut:
     """The API view of a connection (no secret ever)."""
+    desc = runtime.registry.platforms.get(row.platform)
+    default_limit = desc.rate_limit if desc is not None else RateLimit()
     return ConnectionOut(
         id=row.public_id,
         platform=row.platform,
@@ -61,6 +81,11 @@ def connection_out(runtime: RuntimeDep, row: Connection) -> ConnectionOut:
         credentials_set=services.credential_names(runtime, row),
         status=row.status,
         status_detail=row.status_detail,
+        max_concurrency=row.max_concurrency or default_limit.max_concurrency,
+        requests_per_minute=row.requests_per_minute or default_limit.requests_per_minute,
+        approvals=services.effective_approvals(runtime, row),
+        throttled_until=row.throttled_until,
+        feed_url=services.feed_url(runtime, row),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -124,12 +149,25 @@ class ConnectionController(Controller):
     async def update_connection(
         self, runtime: RuntimeDep, db: Db, connection_id: FromPath[str], data: JSONBody[ConnectionUpdate]
     ) -> ConnectionOut:
-        """Rename a connection or change its settings or credentials."""
+        """Rename a connection, change its settings or credentials, its pacing, or its approval policy."""
         row = await _get(db, connection_id)
         try:
             await services.update_connection(
                 db, runtime, row, name=data.name, settings=data.settings, credentials=data.credentials
             )
+            if data.max_concurrency is not msgspec.UNSET:
+                row.max_concurrency = data.max_concurrency
+            if data.requests_per_minute is not msgspec.UNSET:
+                row.requests_per_minute = data.requests_per_minute
+            if data.approvals is not None:
+                policy = dict(row.approval_policy or {})
+                for action, required in data.approvals.items():
+                    if required is None:
+                        policy.pop(action.value, None)
+                    else:
+                        policy[action.value] = required
+                row.approval_policy = policy
+            wake_after_commit(db, runtime)
         except services.ConnectionInvalid as exc:
             raise ProblemError(422, str(exc), slug="invalid-connection") from None
         await db.commit()

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cashout_server.contract import Capability, ConfigField, ConnectionInfo, PlatformDescriptor, PluginContext
+from cashout_server.contract import Action, Capability, ConfigField, ConnectionInfo, PlatformDescriptor, PluginContext
 from cashout_server.db.models import Connection, ConnectionState, utcnow
 from cashout_server.hooks import HookNotImplemented, call_targeted
 from cashout_server.ids import new_id
@@ -245,6 +245,14 @@ async def refresh_credentials(runtime: Runtime, row: Connection, ctx: PluginCont
 async def get_connection(session: AsyncSession, public_id: str) -> Connection | None:
     """The connection with ``public_id``, if any."""
     return await session.scalar(select(Connection).where(Connection.public_id == public_id))
+
+
+def effective_approvals(runtime: Runtime, row: Connection) -> dict[str, bool]:
+    """Per action, whether it waits for a person: the connection's policy over the plugin's default."""
+    desc = runtime.registry.platforms.get(row.platform)
+    defaults = desc.approval_required if desc is not None else frozenset()
+    policy = row.approval_policy or {}
+    return {action.value: bool(policy.get(action.value, action in defaults)) for action in Action}
 
 
 def public_settings(row: Connection) -> dict[str, Any]:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, delete, get, patch, post
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy import func, select
 
+from cashout_server.auth import principal_of
 from cashout_server.db.models import Item, Listing
-from cashout_server.deps import Db
+from cashout_server.deps import Db, RuntimeDep
 from cashout_server.domain.items import services
 from cashout_server.domain.items.schemas import Condition, ItemCreate, ItemOut, ItemStatus, ItemUpdate
+from cashout_server.domain.listings.services import LISTED_FIELDS, queue_updates
+from cashout_server.domain.sales.services import SaleInvalid, record_sale
 from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, fetch_page
 from cashout_server.problems import ProblemError, conflict, not_found
 
@@ -104,12 +108,45 @@ class ItemController(Controller):
         return item_out(item, counts.get(item.id, 0))
 
     @patch("/{item_id:str}", operation_id="updateItem")
-    async def update_item(self, db: Db, item_id: FromPath[str], data: JSONBody[ItemUpdate]) -> ItemOut:
-        """Change an item; only the fields sent change."""
+    async def update_item(
+        self,
+        request: Request[Any, Any, Any],
+        runtime: RuntimeDep,
+        db: Db,
+        item_id: FromPath[str],
+        data: JSONBody[ItemUpdate],
+    ) -> ItemOut:
+        """Change an item; only the fields sent change.
+
+        Live listings on platforms that can update are updated through the outbox when a field
+        they show changes (a reprice, a new title). ``status: sold`` records a sale of every unit
+        left, which takes the item down everywhere (see ``POST /items/{id}/sales``).
+        """
         item = await load_item(db, item_id)
+        selling = data.status is ItemStatus.SOLD and item.status != ItemStatus.SOLD.value
+        if selling:
+            data = msgspec.structs.replace(data, status=msgspec.UNSET)
+        before = {name: getattr(item, name) for name in (*LISTED_FIELDS, "list_price_minor", "currency")}
         try:
             await services.update_item(db, item, data)
-        except services.ItemInvalid as exc:
+            if selling and item.quantity > 0:
+                await record_sale(
+                    db,
+                    runtime,
+                    item=item,
+                    quantity=item.quantity,
+                    price=None,
+                    listing=None,
+                    source="manual",
+                    note="marked sold",
+                    user_id=principal_of(request).user_id,
+                )
+            elif selling:
+                item.status = ItemStatus.SOLD.value
+            changed = sorted(name for name, value in before.items() if getattr(item, name) != value)
+            if changed and not selling:
+                await queue_updates(db, runtime, item, reason=f"changed: {', '.join(changed)}")
+        except (services.ItemInvalid, SaleInvalid) as exc:
             await db.rollback()
             raise ProblemError(422, str(exc), slug="invalid-item") from None
         await db.commit()

@@ -11,17 +11,18 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from cashout_server.db.models import Connection, Item, Listing, ListingEvent
+from cashout_server.db.models import Connection, Delivery, Item, Listing, ListingEvent
 from cashout_server.deps import Db, RuntimeDep
 from cashout_server.domain.accounts.services import get_connection
+from cashout_server.domain.delivery.controllers import DeliveryBrief, brief
+from cashout_server.domain.delivery.services import latest_deliveries
 from cashout_server.domain.items.services import get_item
 from cashout_server.domain.listings import services
 from cashout_server.domain.listings.services import ListingStatus
 from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, fetch_page
 from cashout_server.problems import ProblemError, conflict, not_found
 
-_EDITABLE = {ListingStatus.DRAFT, ListingStatus.REJECTED, ListingStatus.FAILED, ListingStatus.DELISTED}
-"""States in which a listing is not live anywhere."""
+_EDITABLE = services.NOT_LIVE
 
 
 class ListingOut(msgspec.Struct, kw_only=True):
@@ -41,6 +42,8 @@ class ListingOut(msgspec.Struct, kw_only=True):
     published_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    delivery: DeliveryBrief | None = None
+    """The latest delivery to the platform: state, attempts, next attempt, last error."""
 
 
 class ListingEventOut(msgspec.Struct, kw_only=True):
@@ -78,8 +81,8 @@ class ListingMarkFailed(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] = "not found on the platform"
 
 
-def listing_out(listing: Listing) -> ListingOut:
-    """The API view of a listing (item and connection loaded)."""
+def listing_out(listing: Listing, delivery: Delivery | None = None) -> ListingOut:
+    """The API view of a listing (item and connection loaded) with its latest delivery."""
     return ListingOut(
         id=listing.public_id,
         item_id=listing.item.public_id,
@@ -95,7 +98,13 @@ def listing_out(listing: Listing) -> ListingOut:
         published_at=listing.published_at,
         created_at=listing.created_at,
         updated_at=listing.updated_at,
+        delivery=brief(delivery) if delivery is not None else None,
     )
+
+
+async def _view(db: Db, listing: Listing) -> ListingOut:
+    latest = await latest_deliveries(db, [listing.id])
+    return listing_out(listing, latest.get(listing.id))
 
 
 async def _load(db: Db, listing_id: FromPath[str]) -> Listing:
@@ -142,7 +151,8 @@ class ListingController(Controller):
         if status is not None:
             query = query.where(Listing.status == status.value)
         rows, after = await fetch_page(db, query, Listing.id, limit, cursor)
-        return Page(data=[listing_out(r) for r in rows], next_cursor=after)
+        latest = await latest_deliveries(db, [r.id for r in rows])
+        return Page(data=[listing_out(r, latest.get(r.id)) for r in rows], next_cursor=after)
 
     @post("/", operation_id="createListing")
     async def create_listing(self, runtime: RuntimeDep, db: Db, data: JSONBody[ListingCreate]) -> ListingOut:
@@ -158,12 +168,12 @@ class ListingController(Controller):
         except services.ListingConflict as exc:
             raise _conflict(exc) from None
         await db.commit()
-        return listing_out(await _load(db, listing.public_id))
+        return await _view(db, await _load(db, listing.public_id))
 
     @get("/{listing_id:str}", operation_id="getListing")
     async def get_listing(self, db: Db, listing_id: FromPath[str]) -> ListingOut:
         """One listing."""
-        return listing_out(await _load(db, listing_id))
+        return await _view(db, await _load(db, listing_id))
 
     @patch("/{listing_id:str}", operation_id="updateListing")
     async def update_listing(self, db: Db, listing_id: FromPath[str], data: JSONBody[ListingUpdate]) -> ListingOut:
@@ -173,7 +183,7 @@ class ListingController(Controller):
             raise conflict(f"the listing is {listing.status}; options can change only before it goes live")
         listing.options = dict(data.options)
         await db.commit()
-        return listing_out(await _load(db, listing_id))
+        return await _view(db, await _load(db, listing_id))
 
     @get("/{listing_id:str}/history", operation_id="getListingHistory")
     async def history(self, db: Db, listing_id: FromPath[str]) -> Page[ListingEventOut]:
@@ -187,14 +197,16 @@ class ListingController(Controller):
             next_cursor=None,
         )
 
-    @post("/{listing_id:str}/publish", operation_id="publishListing", status_code=200)
+    @post("/{listing_id:str}/publish", operation_id="publishListing", status_code=202)
     async def publish(self, runtime: RuntimeDep, db: Db, listing_id: FromPath[str]) -> ListingOut:
-        """Publish the listing now; the response carries the outcome.
+        """Queue the listing for publication; the delivery worker sends it and records the outcome.
 
-        Outcomes: ``published``; ``pending`` (the platform decides later); ``needs_action`` (a
-        person posts it by hand with the ready-to-paste copy in ``action``, then confirms);
-        ``rejected`` or ``failed`` (see ``last_error``); ``unknown`` (it may have been posted:
-        it is never sent again until the platform's status is checked).
+        The response is the listing as ``queued`` with its ``delivery`` (``queued``, or
+        ``awaiting_approval`` when the account's policy wants a person to approve it). Follow the
+        listing: ``published``; ``pending`` (the platform decides later, it is checked again);
+        ``needs_action`` (a person posts it by hand with the ready-to-paste copy in ``action``,
+        then confirms); ``rejected`` or ``failed`` (see ``last_error``); ``unknown`` (it may have
+        been posted: it is never sent again until the platform's status is checked).
         """
         listing = await _load(db, listing_id)
         if listing.connection.status == "needs_reauth":
@@ -203,7 +215,8 @@ class ListingController(Controller):
             await services.publish(db, runtime, listing)
         except services.ListingConflict as exc:
             raise _conflict(exc) from None
-        return listing_out(await _load(db, listing_id))
+        await db.commit()
+        return await _view(db, await _load(db, listing_id))
 
     @post("/{listing_id:str}/confirm", operation_id="confirmListing", status_code=200)
     async def confirm(self, db: Db, listing_id: FromPath[str], data: JSONBody[ListingConfirm]) -> ListingOut:
@@ -213,7 +226,7 @@ class ListingController(Controller):
             await services.confirm(db, listing, external_id=data.external_id, url=data.url)
         except services.ListingConflict as exc:
             raise _conflict(exc) from None
-        return listing_out(await _load(db, listing_id))
+        return await _view(db, await _load(db, listing_id))
 
     @post("/{listing_id:str}/mark-failed", operation_id="markListingFailed", status_code=200)
     async def mark_failed(self, db: Db, listing_id: FromPath[str], data: JSONBody[ListingMarkFailed]) -> ListingOut:
@@ -223,17 +236,21 @@ class ListingController(Controller):
             await services.mark_failed(db, listing, reason=data.reason)
         except services.ListingConflict as exc:
             raise _conflict(exc) from None
-        return listing_out(await _load(db, listing_id))
+        return await _view(db, await _load(db, listing_id))
 
-    @post("/{listing_id:str}/delist", operation_id="delistListing", status_code=200)
+    @post("/{listing_id:str}/delist", operation_id="delistListing", status_code=202)
     async def delist(self, runtime: RuntimeDep, db: Db, listing_id: FromPath[str]) -> ListingOut:
-        """Take the listing down (or, on assisted platforms, say how)."""
+        """Take the listing down through the outbox (or, on assisted platforms, tell a person how).
+
+        A publication that has not been sent yet is cancelled instead.
+        """
         listing = await _load(db, listing_id)
         try:
-            await services.delist(db, runtime, listing)
+            await services.withdraw_or_delist(db, runtime, listing)
         except services.ListingConflict as exc:
             raise _conflict(exc) from None
-        return listing_out(await _load(db, listing_id))
+        await db.commit()
+        return await _view(db, await _load(db, listing_id))
 
     @delete("/{listing_id:str}", operation_id="deleteListing")
     async def delete_listing(self, db: Db, listing_id: FromPath[str]) -> None:

@@ -1,9 +1,13 @@
 """Listings: an item on one connection, and the publish / confirm / delist steps.
 
+Publishing and delisting do not call the platform here: they write an outbox row (see
+:mod:`cashout_server.domain.delivery`) in the same transaction as the listing's new status,
+and the delivery worker calls the plugin.
+
 Invariant: a publication whose outcome is unknown is never sent again blindly. Before the
 plugin is called the listing is committed as ``publishing``; if the process dies there, or
 the plugin raises ``OutcomeUnknown`` (or crashes), the listing is ``unknown`` and the next
-publish asks ``check_status`` first; only ``Absent`` allows sending it again.
+attempt asks ``check_status`` first; only ``Absent`` allows sending it again.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -27,18 +31,17 @@ from cashout_server.contract import (
     ListingRequest,
     Money,
     NeedsAction,
-    OutcomeUnknown,
     Pending,
-    PhotoRef,
     Published,
-    RateLimited,
-    ReauthRequired,
     Rejected,
-    TransientError,
+    Sold,
 )
-from cashout_server.db.models import Connection, Item, Listing, ListingEvent, Photo, utcnow
+from cashout_server.db.models import Connection, Delivery, Item, Listing, ListingEvent, Photo, utcnow
 from cashout_server.domain.accounts.services import plugin_context, refresh_credentials
-from cashout_server.hooks import HookNotImplemented, PluginCrashed, call_targeted
+from cashout_server.domain.delivery.services import DeliveryAction, DeliveryState, enqueue, open_deliveries
+from cashout_server.domain.delivery.services import cancel as cancel_delivery
+from cashout_server.domain.photos.services import platform_photos
+from cashout_server.hooks import call_targeted
 from cashout_server.ids import new_id
 from cashout_server.runtime import Runtime
 
@@ -47,6 +50,8 @@ class ListingStatus(enum.StrEnum):
     """Where a listing stands on its platform."""
 
     DRAFT = "draft"
+    QUEUED = "queued"
+    """Waiting for delivery (or for a person's approval); see the listing's ``delivery``."""
     PUBLISHING = "publishing"
     PENDING = "pending"
     NEEDS_ACTION = "needs_action"
@@ -55,14 +60,17 @@ class ListingStatus(enum.StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"
     DELISTED = "delisted"
+    SOLD = "sold"
+    """The item sold through this listing."""
 
 
 class ListingConflict(Exception):
     """The listing is not in a state that allows the step; the message says why."""
 
 
-_PUBLISHABLE = {ListingStatus.DRAFT, ListingStatus.REJECTED, ListingStatus.FAILED, ListingStatus.DELISTED}
-_UNSETTLED = {ListingStatus.PUBLISHING, ListingStatus.UNKNOWN, ListingStatus.PENDING}
+NOT_LIVE = frozenset({ListingStatus.DRAFT, ListingStatus.REJECTED, ListingStatus.FAILED, ListingStatus.DELISTED})
+"""States in which the listing is certainly not on the platform."""
+_UNSETTLED = {ListingStatus.PUBLISHING, ListingStatus.UNKNOWN}
 
 
 async def record(session: AsyncSession, listing: Listing, status: ListingStatus, detail: str = "") -> None:
@@ -101,21 +109,25 @@ async def create_listing(
 
 
 async def build_request(session: AsyncSession, runtime: Runtime, listing: Listing, item: Item) -> ListingRequest:
-    """What a plugin receives for ``listing``: the item, its cleaned photos (up to the limit), ids."""
-    photos = await session.scalars(select(Photo).where(Photo.item_id == item.id).order_by(Photo.position))
+    """What a plugin receives for ``listing``: the item, its photos prepared for the platform, ids.
+
+    Photos are the platform's variants (size, aspect, format and count from its descriptor's
+    limits), made in the photo worker processes and cached; the listing option ``enhance``
+    (``true``/``false``) overrides the auto-enhance setting.
+
+    Raises:
+        PhotoFileMissing: a photo's original is gone from the data folder.
+        VariantTooLarge: the platform's byte limit cannot be met.
+    """
+    photos = list(await session.scalars(select(Photo).where(Photo.item_id == item.id).order_by(Photo.position)))
     desc = runtime.registry.descriptor(listing.connection.platform)
-    limit = desc.limits.photo_max_count
-    refs = tuple(
-        PhotoRef(
-            id=p.public_id,
-            path=str(runtime.photos.clean_path(p.clean_sha256)),
-            content_type="image/jpeg",
-            width=p.width,
-            height=p.height,
-            sha256=p.clean_sha256,
-            url=f"{runtime.settings.server.base_url}/api/v1/photos/{p.public_id}/content",
-        )
-        for p in photos
+    enhance = listing.options.get("enhance")
+    refs = await platform_photos(
+        runtime.photos,
+        photos,
+        desc.limits,
+        public_base_url=runtime.settings.server.base_url,
+        enhance=None if enhance is None else enhance.lower() in ("1", "true", "yes"),
     )
     return ListingRequest(
         listing_id=listing.public_id,
@@ -132,7 +144,7 @@ async def build_request(session: AsyncSession, runtime: Runtime, listing: Listin
             quantity=item.quantity,
             price=Money(amount_minor=item.list_price_minor, currency=item.currency),
         ),
-        photos=refs[:limit] if limit is not None else refs,
+        photos=refs,
         external_id=listing.external_id,
         options={**listing.options, **({"manage_url": listing.manage_url} if listing.manage_url else {})},
     )
@@ -191,6 +203,10 @@ async def apply_outcome(session: AsyncSession, listing: Listing, outcome: object
     elif isinstance(outcome, Delisted):
         listing.action = None
         await record(session, listing, ListingStatus.DELISTED, "taken down")
+    elif isinstance(outcome, Sold):
+        listing.action = None
+        listing.external_id = outcome.external_id or listing.external_id
+        await record(session, listing, ListingStatus.SOLD, "sold on the platform")
     elif isinstance(outcome, Absent):
         await record(session, listing, ListingStatus.FAILED, outcome.detail or "the platform has no trace of it")
     else:
@@ -198,69 +214,17 @@ async def apply_outcome(session: AsyncSession, listing: Listing, outcome: object
         await record(session, listing, ListingStatus.UNKNOWN, listing.last_error)
 
 
-async def _apply_error(session: AsyncSession, listing: Listing, exc: Exception, *, before: ListingStatus) -> None:
-    if isinstance(exc, OutcomeUnknown | PluginCrashed):
-        listing.last_error = f"outcome unknown: {exc}"
-        await record(session, listing, ListingStatus.UNKNOWN, listing.last_error)
-        return
-    if isinstance(exc, ReauthRequired | AuthExpired):
-        listing.connection.status = "needs_reauth"
-        listing.connection.status_detail = str(exc) or "the platform no longer accepts the credentials"
-        listing.last_error = f"reconnect the account: {listing.connection.status_detail}"
-    elif isinstance(exc, RateLimited):
-        wait = f"; retry after {exc.retry_after:.0f} s" if exc.retry_after is not None else ""
-        listing.last_error = f"rate limited by the platform{wait}"
-    elif isinstance(exc, TransientError):
-        listing.last_error = f"temporary failure: {exc}"
-    else:
-        listing.last_error = f"{type(exc).__name__}: {exc}"
-    status = ListingStatus.FAILED if before in _PUBLISHABLE else before
-    await record(session, listing, status, listing.last_error)
-
-
-async def publish(session: AsyncSession, runtime: Runtime, listing: Listing) -> Listing:
-    """Publish ``listing`` now and record the outcome.
-
-    Raises:
-        ListingConflict: it is already live, waiting for a person, or its last outcome is
-            unknown and ``check_status`` could not settle it.
-    """
-    status = ListingStatus(listing.status)
-    if status in (ListingStatus.PUBLISHED, ListingStatus.NEEDS_ACTION):
-        raise ListingConflict(f"the listing is {status.value}; nothing to publish")
-    request = await build_request(session, runtime, listing, listing.item)
-    if status in _UNSETTLED:
-        # A previous attempt may have reached the platform: ask before sending again.
-        try:
-            found = await call_hook(runtime, listing, "check_status", request)
-        except HookNotImplemented:
-            found = None
-        except Exception as exc:  # noqa: BLE001 - any failure leaves the outcome unknown
-            listing.last_error = f"could not check the earlier attempt: {exc}"
-            await record(session, listing, ListingStatus.UNKNOWN, listing.last_error)
-            await session.commit()
-            raise ListingConflict(
-                "an earlier attempt may have published this listing and its status cannot be checked now; "
-                "check the platform, then confirm the listing or mark it failed"
-            ) from None
-        if not isinstance(found, Absent):
-            if found is not None:
-                await apply_outcome(session, listing, found, kind="publish")
-                await session.commit()
-                return listing
-            raise ListingConflict("an earlier attempt may have published this listing; confirm or mark it failed")
-        await record(session, listing, ListingStatus.FAILED, "check_status: absent; safe to publish again")
-        status = ListingStatus.FAILED
-    await record(session, listing, ListingStatus.PUBLISHING, "sending to the platform")
-    await session.commit()
-    try:
-        outcome = await call_hook(runtime, listing, "publish", request)
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the listing
-        await _apply_error(session, listing, exc, before=status)
-    else:
-        await apply_outcome(session, listing, outcome, kind="publish")
-    await session.commit()
-    return listing
+async def _settle_unknown(session: AsyncSession, listing: Listing, note: str) -> None:
+    """A person settled the listing: its unknown deliveries are finished, queued publications and checks cancelled."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.listing_id == listing.id, Delivery.state == DeliveryState.UNKNOWN.value)
+        .values(state=DeliveryState.DONE.value, finished_at=utcnow(), last_error=note)
+    )
+    for delivery in await open_deliveries(session, listing):
+        action = DeliveryAction(delivery.action)
+        if delivery.state != DeliveryState.IN_FLIGHT and action in (DeliveryAction.PUBLISH, DeliveryAction.CHECK):
+            await cancel_delivery(session, delivery, reason=note)
 
 
 async def confirm(session: AsyncSession, listing: Listing, *, external_id: str | None, url: str | None) -> Listing:
@@ -287,6 +251,7 @@ async def confirm(session: AsyncSession, listing: Listing, *, external_id: str |
         await record(
             session, listing, ListingStatus.PUBLISHED, f"a person confirmed it is live at {url or external_id}"
         )
+    await _settle_unknown(session, listing, "settled by a person: live")
     await session.commit()
     return listing
 
@@ -301,32 +266,171 @@ async def mark_failed(session: AsyncSession, listing: Listing, *, reason: str) -
         raise ListingConflict("only a listing whose outcome is unknown can be marked failed")
     listing.last_error = reason
     await record(session, listing, ListingStatus.FAILED, f"a person checked: {reason}")
+    await _settle_unknown(session, listing, f"settled by a person: {reason}")
     await session.commit()
     return listing
 
 
-async def delist(session: AsyncSession, runtime: Runtime, listing: Listing) -> Listing:
-    """Take a live listing down (or tell the person how).
+async def publish(session: AsyncSession, runtime: Runtime, listing: Listing) -> Delivery:
+    """Queue the listing for publication (the caller commits).
+
+    A listing whose earlier outcome is unknown is queued to be checked first, never resent blindly.
 
     Raises:
-        ListingConflict: the listing is not live, or the platform cannot delist.
+        ListingConflict: it is live, waiting for a person or the platform, already queued, or
+            the item is sold.
     """
     status = ListingStatus(listing.status)
-    if status not in (ListingStatus.PUBLISHED, ListingStatus.PENDING, ListingStatus.NEEDS_ACTION):
+    if status in (ListingStatus.PUBLISHED, ListingStatus.NEEDS_ACTION, ListingStatus.PENDING, ListingStatus.SOLD):
+        raise ListingConflict(f"the listing is {status.value}; nothing to publish")
+    if listing.item.quantity < 1 or listing.item.status == "sold":
+        raise ListingConflict("the item is sold out")
+    waiting = await open_deliveries(session, listing)
+    if waiting:
+        raise ListingConflict(f"the listing already has delivery {waiting[0].public_id} ({waiting[0].state})")
+    if status is ListingStatus.DELISTED:
+        # A new publication after a takedown: a fresh key, so the platform does not see a replay.
+        listing.idempotency_key = uuid.uuid4().hex
+    item = listing.item
+    delivery = await enqueue(
+        session,
+        runtime,
+        connection=listing.connection,
+        listing=listing,
+        action=DeliveryAction.PUBLISH,
+        must_check=status in _UNSETTLED,
+        summary=(
+            f"Publish '{item.title}' at {Money(amount_minor=item.list_price_minor, currency=item.currency).format()} "
+            f"on {listing.connection.name} ({listing.connection.platform})"
+        ),
+    )
+    detail = "waiting for approval" if delivery.state == DeliveryState.AWAITING_APPROVAL else "queued for delivery"
+    if status in _UNSETTLED:
+        detail += "; the platform is checked first"
+    await record(session, listing, ListingStatus.QUEUED, detail)
+    return delivery
+
+
+async def take_down(
+    session: AsyncSession, runtime: Runtime, listing: Listing, *, reason: str, after_sale: bool
+) -> Delivery | None:
+    """Take a listing off its platform through the outbox (the caller commits).
+
+    Publications not yet sent are cancelled instead. A listing whose platform cannot delist
+    becomes ``needs_action`` with instructions for a person.
+
+    Args:
+        session: the session holding the change that causes the takedown.
+        runtime: the runtime.
+        listing: the listing, with item and connection loaded.
+        reason: why (kept in the history).
+        after_sale: the item sold: skip the approval policy (a sold item left listed is a double sale).
+
+    Returns:
+        The delist delivery, or ``None`` when nothing had to reach the platform.
+
+    Raises:
+        ListingConflict: the listing is not live and nothing is on its way.
+    """
+    status = ListingStatus(listing.status)
+    # A queued listing is live only if an earlier attempt may have been applied (see below).
+    maybe_live = status not in NOT_LIVE and status not in (ListingStatus.SOLD, ListingStatus.QUEUED)
+    for delivery in await open_deliveries(session, listing):
+        action = DeliveryAction(delivery.action)
+        if delivery.state == DeliveryState.IN_FLIGHT:
+            maybe_live = maybe_live or action is DeliveryAction.PUBLISH
+            continue
+        if action is DeliveryAction.DELIST:
+            return delivery
+        maybe_live = maybe_live or (action is DeliveryAction.PUBLISH and delivery.must_check)
+        await cancel_delivery(session, delivery, reason=reason)
+    if status is ListingStatus.QUEUED and not maybe_live:
+        await record(session, listing, ListingStatus.DRAFT, f"publication cancelled: {reason}")
+        return None
+    if not maybe_live:
+        if after_sale:
+            return None
         raise ListingConflict(f"the listing is {status.value}; only a live listing can be delisted")
-    if status is ListingStatus.NEEDS_ACTION and (listing.action or {}).get("kind") == "publish":
+    if status is ListingStatus.NEEDS_ACTION and (listing.action or {}).get("kind") == "delist":
+        return None
+    if not runtime.registry.supports(listing.connection.platform, Capability.DELIST):
+        where = listing.url or listing.manage_url
+        await apply_outcome(
+            session,
+            listing,
+            NeedsAction(
+                instructions=(
+                    f"Take this listing down by hand ({reason}); {listing.connection.platform} offers no way to do it "
+                    "from here. Then confirm."
+                ),
+                url=where,
+            ),
+            kind="delist",
+        )
+        return None
+    delivery = await enqueue(
+        session,
+        runtime,
+        connection=listing.connection,
+        listing=listing,
+        action=DeliveryAction.DELIST,
+        payload={"reason": reason},
+        approval=not after_sale,
+        summary=f"Delist '{listing.item.title}' from {listing.connection.name} ({reason})",
+    )
+    await record(session, listing, status, f"takedown queued: {reason}")
+    return delivery
+
+
+async def withdraw_or_delist(session: AsyncSession, runtime: Runtime, listing: Listing) -> Delivery | None:
+    """A person asked to take the listing down (the caller commits).
+
+    An assisted posting a person has not made yet is simply withdrawn.
+
+    Raises:
+        ListingConflict: the listing is not live.
+    """
+    if ListingStatus(listing.status) is ListingStatus.NEEDS_ACTION and (listing.action or {}).get("kind") == "publish":
         listing.action = None
         await record(session, listing, ListingStatus.DELISTED, "withdrawn before a person posted it")
-        await session.commit()
-        return listing
-    if not runtime.registry.supports(listing.connection.platform, Capability.DELIST):
-        raise ListingConflict(f"platform {listing.connection.platform!r} cannot delist")
-    request = await build_request(session, runtime, listing, listing.item)
-    try:
-        outcome = await call_hook(runtime, listing, "delist", request)
-    except Exception as exc:  # noqa: BLE001 - recorded on the listing, which stays live
-        await _apply_error(session, listing, exc, before=status)
-    else:
-        await apply_outcome(session, listing, outcome, kind="delist")
-    await session.commit()
-    return listing
+        return None
+    return await take_down(session, runtime, listing, reason="the seller asked", after_sale=False)
+
+
+LISTED_FIELDS = frozenset({"title", "description", "condition", "category", "brand", "identifiers", "quantity"})
+"""Item fields a platform shows; changing one (or the price) updates the live listings."""
+
+
+async def queue_updates(session: AsyncSession, runtime: Runtime, item: Item, *, reason: str) -> list[Delivery]:
+    """Queue an update of every live listing of ``item`` on a platform that can update (the caller commits).
+
+    A listing that already has an update on its way gets no second one: the update sends the item
+    as it is when it goes out.
+    """
+    listings = await session.scalars(
+        select(Listing)
+        .where(Listing.item_id == item.id, Listing.status == ListingStatus.PUBLISHED.value)
+        .options(selectinload(Listing.item), selectinload(Listing.connection))
+        .order_by(Listing.id)
+    )
+    queued: list[Delivery] = []
+    for listing in listings:
+        if not runtime.registry.supports(listing.connection.platform, Capability.UPDATE):
+            continue
+        if any(
+            d.action == DeliveryAction.UPDATE and d.state != DeliveryState.IN_FLIGHT
+            for d in await open_deliveries(session, listing)
+        ):
+            continue
+        queued.append(
+            await enqueue(
+                session,
+                runtime,
+                connection=listing.connection,
+                listing=listing,
+                action=DeliveryAction.UPDATE,
+                payload={"reason": reason},
+                summary=f"Update '{item.title}' on {listing.connection.name}: {reason}",
+            )
+        )
+    return queued

@@ -1,0 +1,1 @@
+"""Sales of items, and the takedowns and updates they set off."""
