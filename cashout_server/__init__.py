@@ -49,6 +49,7 @@ from cashout_server.contract import (
     validate_descriptor,
 )
 from cashout_server.hookspecs import hookimpl
+from cashout_server.text import clean_text, fit_text, fit_title, minor_unit, whole_units
 
 __version__ = "0.1.0"
 
@@ -93,8 +94,13 @@ __all__ = [
     "StatusOutcome",
     "TransientError",
     "__version__",
+    "clean_text",
+    "fit_text",
+    "fit_title",
     "hookimpl",
+    "minor_unit",
     "parse_retry_after",
     "transport_error",
     "validate_descriptor",
+    "whole_units",
 ]

@@ -150,3 +150,14 @@ def test_transport_errors_say_whether_the_request_may_have_been_applied(
     error = contract.transport_error(exc, platform="Example", mutating=mutating)
     assert type(error) is kind
     assert "Example" in str(error)
+
+
+def test_text_helpers_fit_platform_limits() -> None:
+    from cashout_server import clean_text, fit_text, fit_title, whole_units
+
+    assert fit_title("Vintage   Eames lounge chair, walnut and black leather", 30) == "Vintage Eames lounge chair"
+    assert fit_title("Supercalifragilisticexpialidocious chair", 10) == "Supercalif", "hard cut over a lost title"
+    assert fit_text("a" * 50, 10) == "a" * 9 + "…"
+    assert clean_text("line\r\nbreak\x00\x0b\ufffe") == "line\nbreak"
+    assert whole_units(Money(amount_minor=44950)) == "450"
+    assert whole_units(Money(amount_minor=1999, currency="JPY")) == "1999"

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from cashout_craigslist import _bulk
 from cashout_craigslist._data import AREAS, BULK_CATEGORIES
-from cashout_craigslist._text import TITLE_MAX, clean_text, cut_title, whole_units
+from cashout_craigslist._text import TITLE_MAX
 from cashout_server import (
     Absent,
     Capability,
@@ -52,7 +52,10 @@ from cashout_server import (
     Rejected,
     StatusOutcome,
     TransientError,
+    clean_text,
+    fit_title,
     hookimpl,
+    whole_units,
 )
 
 __all__ = ["ACCOUNT_HOME", "PLATFORM", "check_status", "delist", "descriptor", "platforms", "publish"]
@@ -296,7 +299,7 @@ async def publish(ctx: PluginContext, listing: ListingRequest) -> PublishOutcome
     target = _target(ctx.connection, listing)
     if isinstance(target, Rejected):
         return target
-    title = cut_title(listing.item.title)
+    title = fit_title(listing.item.title, TITLE_MAX)
     if not title:
         return Rejected(reason="the listing has no title", fields={"title": "required"})
     auth = _bulk_auth(ctx.connection)
@@ -489,7 +492,9 @@ async def delist(ctx: PluginContext, listing: ListingRequest) -> Delisted | Need
     if manage_url:
         return NeedsAction(instructions="Open the manage link and choose 'delete this posting'.", url=manage_url)
     which = (
-        f"posting {listing.external_id}" if listing.external_id else f"the posting '{cut_title(listing.item.title)}'"
+        f"posting {listing.external_id}"
+        if listing.external_id
+        else f"the posting '{fit_title(listing.item.title, TITLE_MAX)}'"
     )
     return NeedsAction(
         instructions=(f"Log in to craigslist, find {which} among your postings and choose 'delete this posting'."),

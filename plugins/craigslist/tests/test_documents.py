@@ -10,9 +10,9 @@ import pytest
 import yaml
 from cashout_craigslist import _bulk, descriptor
 from cashout_craigslist._data import AREAS, BULK_CATEGORIES
-from cashout_craigslist._text import cut_title, whole_units
+from cashout_craigslist._text import TITLE_MAX
 
-from cashout_server import Capability, Money
+from cashout_server import Capability, Money, fit_title, whole_units
 from cashout_server.testing import sample_jpeg
 
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared/platforms/fixtures/craigslist"
@@ -183,7 +183,7 @@ def test_unreadable_or_unsafe_answers_are_refused(body: bytes) -> None:
     ],
 )
 def test_titles_fit_the_limit_at_a_word_boundary(title: str, expected: str) -> None:
-    cut = cut_title(title)
+    cut = fit_title(title, TITLE_MAX)
     assert cut == expected
     assert len(cut) <= 70
 

@@ -42,7 +42,7 @@ from cashout_facebook._catalog import (
     retailer_id_for,
 )
 from cashout_facebook._feed import CONTENT_TYPE, FILENAME, render_csv
-from cashout_facebook._text import MARKETPLACE_CONDITIONS, cut_text, cut_title, whole_units
+from cashout_facebook._text import MARKETPLACE_CONDITIONS
 from cashout_server import (
     Absent,
     Capability,
@@ -66,7 +66,10 @@ from cashout_server import (
     Rejected,
     StatusOutcome,
     TransientError,
+    fit_text,
+    fit_title,
     hookimpl,
+    whole_units,
 )
 
 __all__ = [
@@ -495,7 +498,7 @@ async def _feed_status(ctx: PluginContext, listing: ListingRequest, settings: Se
 
 def _marketplace(listing: ListingRequest, settings: Settings, *, editing: bool) -> NeedsAction | Rejected:
     item = listing.item
-    title = cut_title(item.title, MARKETPLACE_TITLE_MAX)
+    title = fit_title(item.title, MARKETPLACE_TITLE_MAX)
     if not title:
         return Rejected(reason="the listing has no title", fields={"title": "required"})
     category = (
@@ -509,7 +512,7 @@ def _marketplace(listing: ListingRequest, settings: Settings, *, editing: bool) 
         "price": whole_units(item.price),
         "category": category,
         "condition": MARKETPLACE_CONDITIONS.get(item.condition, "Used - Good"),
-        "description": cut_text(item.description, DESCRIPTION_MAX),
+        "description": fit_text(item.description, DESCRIPTION_MAX),
     }
     if settings.location:
         copy["location"] = settings.location
@@ -652,7 +655,7 @@ async def delist(ctx: PluginContext, listing: ListingRequest) -> Delisted | Need
     if settings.mode == "marketplace":
         return NeedsAction(
             instructions=(
-                f"Take '{cut_title(listing.item.title, MARKETPLACE_TITLE_MAX)}' off Marketplace: open the listing and "
+                f"Take '{fit_title(listing.item.title, MARKETPLACE_TITLE_MAX)}' off Marketplace: open the listing and "
                 "choose 'Mark as sold' (or 'Delete listing'), then confirm here."
             ),
             url=_listing_url(listing) or MARKETPLACE_SELLING_URL,

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cashout_facebook._text import CATALOG_CONDITIONS, availability, cut_text, cut_title, feed_price
-from cashout_server import ConnectionInfo, ListingRequest, Rejected
+from cashout_facebook._text import CATALOG_CONDITIONS, availability, feed_price
+from cashout_server import ConnectionInfo, ListingRequest, Rejected, fit_text, fit_title
 
 MODES = ("catalog", "feed", "marketplace")
 RETAILER_ID_SOURCES = ("item_id", "sku")
@@ -235,10 +235,10 @@ def build_product(listing: ListingRequest, settings: Settings, retailer_id: str)
     link = _link(settings.product_url_template, listing, retailer_id)
     if isinstance(link, Rejected):
         return link
-    title = cut_title(item.title, TITLE_MAX)
+    title = fit_title(item.title, TITLE_MAX)
     if not title:
         return Rejected(reason="the listing has no title", fields={"title": "required"})
-    description = cut_text(item.description, DESCRIPTION_MAX)
+    description = fit_text(item.description, DESCRIPTION_MAX)
     if not description:
         return Rejected(reason="Facebook's catalog needs a description", fields={"description": "required"})
     if not listing.photos:

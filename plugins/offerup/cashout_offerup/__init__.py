@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from cashout_offerup._text import cut_text, cut_title, whole_dollars
+from cashout_offerup._text import whole_dollars
 from cashout_server import (
     Absent,
     Capability,
@@ -34,6 +34,8 @@ from cashout_server import (
     RateLimit,
     Rejected,
     StatusOutcome,
+    fit_text,
+    fit_title,
     hookimpl,
 )
 
@@ -204,12 +206,12 @@ def _copy(connection: ConnectionInfo, listing: ListingRequest) -> dict[str, str]
             reason=f"OfferUp lists prices in US dollars; this item is priced in {item.price.currency}",
             fields={"price": "must be in USD"},
         )
-    title = cut_title(item.title, TITLE_MAX)
+    title = fit_title(item.title, TITLE_MAX)
     if not title:
         return Rejected(reason="the listing has no title", fields={"title": "required"})
     copy = {
         "title": title,
-        "description": cut_text(item.description, DESCRIPTION_MAX),
+        "description": fit_text(item.description, DESCRIPTION_MAX),
         "price": whole_dollars(item.price),
         "category": CATEGORIES[category],
         "condition": CONDITIONS.get(item.condition, "Other"),
@@ -297,7 +299,7 @@ def delist(ctx: PluginContext, listing: ListingRequest) -> Delisted | NeedsActio
     Returns:
         ``NeedsAction`` pointing at the post (or the seller's list of posts).
     """
-    title = cut_title(listing.item.title, TITLE_MAX)
+    title = fit_title(listing.item.title, TITLE_MAX)
     return NeedsAction(
         instructions=(
             f"Take '{title}' off OfferUp: open the post and choose 'Mark as sold' (or 'Archive'), then confirm here."
