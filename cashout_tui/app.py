@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.notifications import SeverityLevel
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
 from cashout_tui.client import (
@@ -38,7 +38,7 @@ from cashout_tui.client import (
     Sale,
     User,
 )
-from cashout_tui.common import ApiFailed, Polling, plural
+from cashout_tui.common import ApiFailed, FormScreen, Polling, plural
 from cashout_tui.common import show_error as _show_error
 from cashout_tui.common import show_info as _show_info
 from cashout_tui.formatting import (
@@ -315,13 +315,16 @@ class ItemsScreen(Screen[None]):
 # -- new item form ------------------------------------------------------------------------------
 
 
-class NewItemScreen(ModalScreen[Item | None]):
+class NewItemScreen(FormScreen[Item | None]):
     """A form for a new item; dismisses with the stored item, or ``None`` when cancelled."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Create"),
     ]
+    ERROR_ID = "form-error"
+    OK_ID = "create"
+    CANCEL_ID = "cancel"
 
     def __init__(self, client: CashoutClient) -> None:
         super().__init__()
@@ -363,17 +366,6 @@ class NewItemScreen(ModalScreen[Item | None]):
 
     def _value(self, widget_id: str) -> str:
         return self.query_one(f"#{widget_id}", Input).value.strip()
-
-    def _fail(self, widget_id: str | None, text: str) -> None:
-        error = self.query_one("#form-error", Static)
-        error.update(text)
-        error.add_class("error")
-        for field in self.query(Input):
-            field.remove_class("bad")
-        if widget_id is not None:
-            field = self.query_one(f"#{widget_id}", Input)
-            field.add_class("bad")
-            field.focus()
 
     def build(self) -> ItemCreate | None:
         """Check the form and build the request body; show the first problem and return ``None``.
@@ -447,28 +439,6 @@ class NewItemScreen(ModalScreen[Item | None]):
     def on_item_created(self, message: ItemCreated) -> None:
         """Close the form with the stored item."""
         self.dismiss(message.item)
-
-    def on_api_failed(self, message: ApiFailed) -> None:
-        """Show a failed call's error; the app keeps running."""
-        self.query_one("#create", Button).disabled = False
-        self._fail(None, f"{message.doing}: {message.error.message}")
-
-    def action_cancel(self) -> None:
-        """Close the form without creating anything."""
-        self.dismiss(None)
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_submit()
-
-    @on(Button.Pressed, "#create")
-    def _create_pressed(self) -> None:
-        self.action_submit()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel_pressed(self) -> None:
-        self.action_cancel()
 
 
 # -- one item -----------------------------------------------------------------------------------

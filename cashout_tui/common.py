@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -14,7 +15,7 @@ from textual.widgets import Button, Input, Static
 
 from cashout_tui.client import ApiError
 
-__all__ = ["ApiFailed", "NoteScreen", "Polling", "plural", "show_error", "show_info"]
+__all__ = ["ApiFailed", "FormScreen", "NoteScreen", "Polling", "plural", "show_error", "show_info"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +129,56 @@ class NoteScreen(ModalScreen[str | None]):
     @on(Button.Pressed, "#note-cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
+
+
+_Result = TypeVar("_Result")
+
+
+class FormScreen(ModalScreen[_Result], Generic[_Result]):
+    """A modal form: field errors, submit and cancel keys and buttons, and the server's refusal.
+
+    Subclasses set ``ERROR_ID`` (the status line), ``OK_ID`` and ``CANCEL_ID`` (the buttons) and
+    implement ``action_submit``; a failed call posts :class:`ApiFailed` and the form stays open.
+    """
+
+    ERROR_ID: ClassVar[str]
+    OK_ID: ClassVar[str]
+    CANCEL_ID: ClassVar[str]
+
+    def _fail(self, widget_id: str | None, text: str) -> None:
+        error = self.query_one(f"#{self.ERROR_ID}", Static)
+        error.update(text)
+        error.add_class("error")
+        for field in self.query(Input):
+            field.remove_class("bad")
+        if widget_id is not None:
+            field = self.query_one(f"#{widget_id}", Input)
+            field.add_class("bad")
+            field.focus()
+
+    def action_submit(self) -> None:
+        """Check the fields and send them (each form does its own)."""
+        raise NotImplementedError
+
+    def on_api_failed(self, message: ApiFailed) -> None:
+        """Show the server's reason; the form stays open to correct it."""
+        self.query_one(f"#{self.OK_ID}", Button).disabled = False
+        self._fail(None, f"{message.doing}: {message.error.message}")
+
+    def action_cancel(self) -> None:
+        """Close without doing anything."""
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """The form's own buttons submit or cancel."""
+        if event.button.id == self.OK_ID:
+            event.stop()
+            self.action_submit()
+        elif event.button.id == self.CANCEL_ID:
+            event.stop()
+            self.action_cancel()

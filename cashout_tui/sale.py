@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from cashout_tui.client import ApiError, CashoutClient, Item, Listing, Sale
-from cashout_tui.common import ApiFailed, show_info
+from cashout_tui.common import ApiFailed, FormScreen, show_info
 from cashout_tui.formatting import PriceError, format_money, parse_price
 
 __all__ = ["SaleScreen"]
@@ -27,7 +26,7 @@ class SaleRecorded(Message, bubble=False):
         self.sale = sale
 
 
-class SaleScreen(ModalScreen[Sale | None]):
+class SaleScreen(FormScreen[Sale | None]):
     """Record a sale of an item; dismisses with the stored sale, or ``None`` when cancelled.
 
     When no units are left the server takes the item down everywhere else through its outbox.
@@ -42,6 +41,9 @@ class SaleScreen(ModalScreen[Sale | None]):
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Record sale"),
     ]
+    ERROR_ID = "sale-error"
+    OK_ID = "sale-ok"
+    CANCEL_ID = "sale-cancel"
 
     def __init__(self, client: CashoutClient, item: Item, listings: list[Listing]) -> None:
         super().__init__()
@@ -81,17 +83,6 @@ class SaleScreen(ModalScreen[Sale | None]):
     def on_mount(self) -> None:
         """Put the cursor in the quantity."""
         self.query_one("#sale-quantity", Input).focus()
-
-    def _fail(self, widget_id: str | None, text: str) -> None:
-        error = self.query_one("#sale-error", Static)
-        error.update(text)
-        error.add_class("error")
-        for field in self.query(Input):
-            field.remove_class("bad")
-        if widget_id is not None:
-            field = self.query_one(f"#{widget_id}", Input)
-            field.add_class("bad")
-            field.focus()
 
     def action_submit(self) -> None:
         """Check the fields and, if they are fine, record the sale."""
@@ -141,25 +132,3 @@ class SaleScreen(ModalScreen[Sale | None]):
     def on_sale_recorded(self, message: SaleRecorded) -> None:
         """Close with the stored sale."""
         self.dismiss(message.sale)
-
-    def on_api_failed(self, message: ApiFailed) -> None:
-        """Show the server's reason; the dialog stays open to correct it."""
-        self.query_one("#sale-ok", Button).disabled = False
-        self._fail(None, f"{message.doing}: {message.error.message}")
-
-    def action_cancel(self) -> None:
-        """Close without recording anything."""
-        self.dismiss(None)
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_submit()
-
-    @on(Button.Pressed, "#sale-ok")
-    def _ok_pressed(self) -> None:
-        self.action_submit()
-
-    @on(Button.Pressed, "#sale-cancel")
-    def _cancel_pressed(self) -> None:
-        self.action_cancel()
