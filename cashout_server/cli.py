@@ -64,7 +64,7 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, owner_email: s
     from cashout_server.app import create_app
     from cashout_server.db.migrate import upgrade
     from cashout_server.domain.users.services import ensure_owner
-    from cashout_server.runtime import StartupError, build_runtime, check_credentials_decrypt, ensure_data_dir
+    from cashout_server.runtime import StartupError, check_credentials_decrypt, ensure_data_dir
 
     overrides: dict[str, Any] = {}
     if host:
@@ -100,8 +100,8 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, owner_email: s
         click.echo(f"    {first_token}")
         click.echo("Keep it safe (a password manager). Make more with `cashout token create`.")
         click.echo("")
-    runtime = build_runtime(settings)
-    app = create_app(runtime=runtime, scheduler=not no_scheduler)
+    # create_app builds the runtime itself, so the app's shutdown closes it (photo workers, HTTP).
+    app = create_app(settings, scheduler=not no_scheduler)
     click.echo(f"cashout is serving at http://{settings.server.host}:{settings.server.port}  (API docs: /schema)")
     uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level=settings.server.log_level.lower())
 
