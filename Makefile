@@ -44,7 +44,7 @@ test-postgres: $(STAMP) ## The database tests again on a fresh PostgreSQL databa
 	CASHOUT_TEST_DATABASE_URL=$$(cat $(VENV)/.pg-test-url) $(BIN)/python -m pytest -m "db or postgres" ; \
 	  status=$$?; $(BIN)/python scripts/pg_test_db.py drop "$(PG_ADMIN)" $$(cat $(VENV)/.pg-test-url); exit $$status
 
-test-slow: $(STAMP) ## The long fault runs: the SIGKILL test over all its seeds (about 20 minutes)
+test-slow: $(STAMP) ## The long fault runs: the SIGKILL test over its 20 slow seeds (about 8 minutes)
 	$(BIN)/python -m pytest -m slow tests/test_kill.py
 
 bench: bench-photos bench-fanout ## Every benchmark (each prints figures against its in-run baseline)

@@ -6,7 +6,7 @@ them and is killed at a random moment; a new server starts on the same data and 
 quiet. Then: no platform holds two postings for one publication, every publication is
 published (or ``unknown`` and visible to a person), and SQLite's integrity check passes.
 
-The default run takes two seeds; ``make test-slow`` (``pytest -m slow``) runs all twenty.
+The default run takes two seeds; ``make test-slow`` (``pytest -m slow``) runs twenty more.
 """
 
 from __future__ import annotations
