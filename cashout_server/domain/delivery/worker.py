@@ -100,6 +100,7 @@ class DeliveryWorker:
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._cycle_seen: set[int] | None = None
+        self._rotation = 0
         self._sqlite_writes = asyncio.Lock()
         self._postgres = runtime.engine.dialect.name == "postgresql"
 
@@ -226,16 +227,27 @@ class DeliveryWorker:
                 .group_by(Delivery.connection_id)
             )
             in_flight: dict[int, int] = {row[0]: row[1] for row in counted.all()}
-            accounts = (
-                await session.execute(
-                    select(
-                        Connection.id, Connection.platform, Connection.max_concurrency, Connection.requests_per_minute
-                    ).where(
-                        Connection.status == "active",
-                        or_(Connection.throttled_until.is_(None), Connection.throttled_until <= now),
+            accounts = list(
+                (
+                    await session.execute(
+                        select(
+                            Connection.id,
+                            Connection.platform,
+                            Connection.max_concurrency,
+                            Connection.requests_per_minute,
+                        )
+                        .where(
+                            Connection.status == "active",
+                            or_(Connection.throttled_until.is_(None), Connection.throttled_until <= now),
+                        )
+                        .order_by(Connection.id)
                     )
-                )
-            ).all()
+                ).all()
+            )
+            # Start each claim at the next account, so a full budget never starves the same ones.
+            if accounts:
+                self._rotation = (self._rotation + 1) % len(accounts)
+                accounts = accounts[self._rotation :] + accounts[: self._rotation]
             earlier = aliased(Delivery)
             blocking = (
                 select(earlier.id)
