@@ -45,6 +45,7 @@ __all__ = [
     "MetricPoint",
     "Money",
     "NeedsAction",
+    "OutboundEmail",
     "OutcomeUnknown",
     "Pending",
     "PhotoRef",
@@ -65,6 +66,8 @@ __all__ = [
     "StateStore",
     "StatusOutcome",
     "TransientError",
+    "WebhookRequest",
+    "WebhookResponse",
     "parse_retry_after",
     "required_hook",
     "validate_descriptor",
@@ -86,6 +89,8 @@ class Capability(enum.StrEnum):
     """Some or all actions are completed by a person on the platform (``NeedsAction``)."""
     FEED = "feed"
     """The platform fetches a product feed that the server serves at ``PluginContext.feed_url``."""
+    WEBHOOKS = "webhooks"
+    """The platform calls the server at ``/webhooks/{platform}/{connection}`` (:func:`handle_webhook`)."""
 
 
 class Action(enum.StrEnum):
@@ -239,9 +244,17 @@ class ReplyRequest(msgspec.Struct, frozen=True, kw_only=True):
     """A reply to send to a buyer in an existing conversation."""
 
     lead_external_id: str
+    """The conversation's ``thread_id`` as the plugin reported it."""
     body: str
     idempotency_key: str
     to_address: str | None = None
+    """The buyer's ``sender_handle`` (a relay address, a user id)."""
+    subject: str | None = None
+    """For e-mail conversations: the subject to reply under (``Re: ...``)."""
+    in_reply_to: str | None = None
+    """For e-mail conversations: the ``external_id`` (Message-ID) of the buyer's last message."""
+    last_inbound_at: datetime | None = None
+    """When the buyer last wrote: platforms with a messaging window decide from it."""
 
 
 class PriceQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -265,6 +278,28 @@ class CampaignRequest(msgspec.Struct, frozen=True, kw_only=True):
     item_ids: tuple[str, ...] = ()
     creative_text: str = ""
     destination_url: str | None = None
+
+
+class OutboundEmail(msgspec.Struct, frozen=True, kw_only=True):
+    """An e-mail a plugin asks the core to send through the server's SMTP settings."""
+
+    to: str
+    subject: str
+    text: str
+    in_reply_to: str | None = None
+    """Message-ID of the message answered, for threading."""
+    references: tuple[str, ...] = ()
+
+
+class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A call a platform made to ``/webhooks/{platform}/{connection}``, exactly as received."""
+
+    method: str
+    headers: Mapping[str, str]
+    """Header names in lower case."""
+    query: Mapping[str, str]
+    body: bytes
+    """The raw body: verify signatures on these bytes, never on re-encoded JSON."""
 
 
 class InboundEmail(msgspec.Struct, frozen=True, kw_only=True):
@@ -378,6 +413,20 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     item_hint: str | None = None
     """Text naming the item when the platform gives no listing id (a subject line)."""
     direction: str = "in"
+    """``in`` from the buyer, ``out`` from the seller (sent on the platform itself)."""
+    offer: Money | None = None
+    """An amount the platform itself marks as an offer (an OfferUp offer), if any."""
+    subject: str | None = None
+    """The e-mail subject, for mail-borne conversations."""
+
+
+class WebhookResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """What to answer a platform's webhook call, and the buyer messages it carried."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    messages: tuple[InboundMessage, ...] = ()
 
 
 class ReplySent(msgspec.Struct, frozen=True, kw_only=True):
@@ -460,9 +509,21 @@ class PluginContext:
         feed_url: where the server serves this connection's feed (:func:`render_feed`); it
             carries a secret token, so give it only to the platform.
         log: a logger named after the plugin; never log credentials.
+        send_email: sends an :class:`OutboundEmail` through the server's SMTP settings, or
+            ``None`` when the server has no SMTP configured. Raises ``TransientError`` when the
+            mail server is unreachable, ``OutcomeUnknown`` when it may have accepted the mail.
     """
 
-    __slots__ = ("_save_credentials", "connection", "feed_url", "http", "log", "public_base_url", "state")
+    __slots__ = (
+        "_save_credentials",
+        "connection",
+        "feed_url",
+        "http",
+        "log",
+        "public_base_url",
+        "send_email",
+        "state",
+    )
 
     def __init__(
         self,
@@ -474,6 +535,7 @@ class PluginContext:
         public_base_url: str,
         log: logging.Logger,
         feed_url: str | None = None,
+        send_email: Callable[[OutboundEmail], Awaitable[None]] | None = None,
     ) -> None:
         self.connection = connection
         self.http = http
@@ -482,6 +544,7 @@ class PluginContext:
         self.public_base_url = public_base_url
         self.log = log
         self.feed_url = feed_url
+        self.send_email = send_email
 
     async def save_credentials(self, credentials: Mapping[str, str]) -> None:
         """Persist refreshed credentials (merged over the stored ones, encrypted at rest)."""
@@ -638,6 +701,7 @@ _CAPABILITY_HOOKS: dict[Capability, str] = {
     Capability.PRICE_LOOKUP: "price_lookup",
     Capability.CAMPAIGNS: "create_campaign",
     Capability.FEED: "render_feed",
+    Capability.WEBHOOKS: "handle_webhook",
 }
 
 

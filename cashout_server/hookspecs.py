@@ -46,6 +46,8 @@ from cashout_server.contract import (
     ReplyRequest,
     ReplySent,
     StatusOutcome,
+    WebhookRequest,
+    WebhookResponse,
 )
 
 PROJECT = "cashout"
@@ -276,6 +278,29 @@ def parse_lead_email(email: InboundEmail) -> InboundMessage | None:
 
     Raises:
         Nothing: an exception is logged and treated as ``None``.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+async def handle_webhook(ctx: PluginContext, request: WebhookRequest) -> WebhookResponse:
+    """Answer a call the platform made to the connection's webhook URL.
+
+    Kind: targeted. Only called when the descriptor declares ``webhooks``. The URL is
+    ``{public_base_url}/webhooks/{platform}/{connection_id}``; it needs no API token, so the
+    plugin must verify the call itself (a signature over ``request.body``, a verify token).
+
+    Args:
+        ctx: as for :func:`publish`; no network call should be needed.
+        request: method, lower-cased headers, query parameters and the raw body.
+
+    Returns:
+        The answer to give (a subscription challenge, ``200`` for an accepted event, ``403``
+        for a bad signature) and any buyer messages the event carried; the core stores them
+        exactly as messages from :func:`fetch_leads`.
+
+    Raises:
+        Nothing on bad input: answer it with a ``4xx`` ``WebhookResponse``.
     """
     raise NotImplementedError
 

@@ -23,6 +23,11 @@ PREFIXES = {
     "delivery": "dlv",
     "approval": "apr",
     "sale": "sal",
+    "lead": "led",
+    "message": "msg",
+    "payment": "pay",
+    "job_run": "run",
+    "rule": "rul",
 }
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -207,6 +207,118 @@ class DeliverySettings(_Section):
     """Seconds before asking a platform again about a listing it has not decided on."""
 
 
+class MailSettings(_Section):
+    """Lead e-mail: the IMAP mailbox polled for buyer messages, and SMTP for replies to relays."""
+
+    table = "mail"
+    model_config = SettingsConfigDict(env_prefix="CASHOUT_MAIL_", extra="ignore", use_attribute_docstrings=True)
+
+    imap_host: str | None = None
+    """IMAP server host; unset turns mail intake off."""
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    """IMAP server port (993 for implicit TLS, 143 for STARTTLS or plain)."""
+    imap_tls: Literal["tls", "starttls", "none"] = "tls"
+    """How the IMAP connection is secured; ``none`` only for a server on this machine."""
+    imap_user: str | None = None
+    """IMAP login name."""
+    imap_password: SecretStr | None = None
+    """IMAP password or app password."""
+    imap_folder: str = "INBOX"
+    """Mailbox folder to read buyer mail from."""
+    poll_interval: float = Field(default=120.0, ge=5, le=86400)
+    """Seconds between looks at the mailbox."""
+    smtp_host: str | None = None
+    """SMTP server host for replies sent by e-mail (Craigslist relays); unset means such replies wait for a person."""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    """SMTP server port (465 implicit TLS, 587 STARTTLS)."""
+    smtp_tls: Literal["tls", "starttls", "none"] = "starttls"
+    """How the SMTP connection is secured; ``none`` only for a server on this machine."""
+    smtp_user: str | None = None
+    """SMTP login name (defaults to no login)."""
+    smtp_password: SecretStr | None = None
+    """SMTP password or app password."""
+    from_address: str | None = None
+    """The seller's address replies are sent from (defaults to the IMAP user)."""
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    """Seconds an IMAP or SMTP operation may take."""
+
+
+class AISettings(_Section):
+    """The OpenAI-compatible model that drafts replies and listing copy (templates when unset)."""
+
+    table = "ai"
+    model_config = SettingsConfigDict(env_prefix="CASHOUT_AI_", extra="ignore", use_attribute_docstrings=True)
+
+    base_url: str | None = None
+    """Endpoint base URL, e.g. ``https://api.openai.com/v1`` or ``http://127.0.0.1:11434/v1``; unset uses templates."""
+    model: str | None = None
+    """Model name sent with each request."""
+    api_key: SecretStr | None = None
+    """API key (local servers usually ignore it)."""
+    timeout: float = Field(default=20.0, gt=0, le=600)
+    """Seconds a generation may take before the template answer is used."""
+    allow_private_network: bool = False
+    """Allow a base URL on a private or loopback address (a LAN model server)."""
+    tone: str = "friendly, brief and honest"
+    """How the seller wants to sound in replies and listing copy."""
+    temperature: float = Field(default=0.4, ge=0, le=2)
+    """Sampling temperature."""
+
+
+class StripeSettings(_Section):
+    """Stripe payment links, Checkout Sessions and the signed webhook."""
+
+    table = "stripe"
+    model_config = SettingsConfigDict(env_prefix="CASHOUT_STRIPE_", extra="ignore", use_attribute_docstrings=True)
+
+    secret_key: SecretStr | None = None
+    """Stripe secret API key (``sk_...`` or a restricted ``rk_...``); unset turns payments off."""
+    webhook_secret: SecretStr | None = None
+    """Signing secret of the webhook endpoint (``whsec_...``)."""
+    api_base: str = "https://api.stripe.com"
+    """Stripe API base URL (a test server in tests)."""
+    webhook_tolerance: int = Field(default=300, ge=1, le=86400)
+    """Seconds an event's signed timestamp may lie in the past (or in the future) before it is refused."""
+    success_url: str | None = None
+    """Where buyers land after paying (defaults to the server's public URL)."""
+
+
+class LeadSettings(_Section):
+    """The inbox: lead fetching, auto-replies and negotiation defaults."""
+
+    table = "leads"
+    model_config = SettingsConfigDict(env_prefix="CASHOUT_LEADS_", extra="ignore", use_attribute_docstrings=True)
+
+    auto_reply: bool = True
+    """Send confident, safe answers (availability, fixed facts) without asking; everything else waits for approval."""
+    auto_reply_confidence: float = Field(default=0.8, ge=0, le=1)
+    """Lowest classification confidence at which a reply may go out by itself."""
+    burst_window: float = Field(default=120.0, ge=0, le=3600)
+    """Seconds in which several messages from one buyer are answered once."""
+    fetch_interval: float = Field(default=300.0, ge=30, le=86400)
+    """Default seconds between lead fetches per account (the plugin descriptor or connection may override)."""
+
+
+class SchedulerSettings(_Section):
+    """The job scheduler, its leadership lease and backups."""
+
+    table = "scheduler"
+    model_config = SettingsConfigDict(env_prefix="CASHOUT_SCHEDULER_", extra="ignore", use_attribute_docstrings=True)
+
+    enabled: bool = True
+    """Take part in running scheduled jobs (only the lease holder runs them)."""
+    lease_seconds: float = Field(default=30.0, ge=2, le=3600)
+    """How long a leader's lease lasts without renewal; another process takes over after it runs out."""
+    misfire_grace: float = Field(default=3600.0, ge=1, le=604800)
+    """Seconds late a missed run may still start; older misses are coalesced into one run."""
+    backup_dir: Path | None = None
+    """Where scheduled backups go (default: ``backups`` in the data folder)."""
+    backup_interval_hours: float = Field(default=24.0, ge=0, le=8760)
+    """Hours between scheduled backups; 0 turns them off."""
+    backup_keep: int = Field(default=7, ge=1, le=1000)
+    """Backups kept; older ones are deleted."""
+
+
 SECTIONS: tuple[type[_Section], ...] = (
     ServerSettings,
     DatabaseSettings,
@@ -214,6 +326,11 @@ SECTIONS: tuple[type[_Section], ...] = (
     PluginSettings,
     PhotoSettings,
     DeliverySettings,
+    MailSettings,
+    AISettings,
+    StripeSettings,
+    LeadSettings,
+    SchedulerSettings,
 )
 
 
@@ -227,6 +344,11 @@ class Settings:
     plugins: PluginSettings
     photos: PhotoSettings
     delivery: DeliverySettings
+    mail: MailSettings
+    ai: AISettings
+    stripe: StripeSettings
+    leads: LeadSettings
+    scheduler: SchedulerSettings
     config_file: Path | None = None
 
     @cached_property
@@ -243,7 +365,19 @@ class Settings:
 
     def sections(self) -> Iterator[_Section]:
         """Every settings object, in documentation order."""
-        yield from (self.server, self.database, self.security, self.plugins, self.photos, self.delivery)
+        yield from (
+            self.server,
+            self.database,
+            self.security,
+            self.plugins,
+            self.photos,
+            self.delivery,
+            self.mail,
+            self.ai,
+            self.stripe,
+            self.leads,
+            self.scheduler,
+        )
 
 
 def _config_file(env: dict[str, str]) -> Path | None:
@@ -295,6 +429,11 @@ def load_settings(**overrides: dict[str, Any]) -> Settings:
         plugins=built["plugins"],  # type: ignore[arg-type]
         photos=built["photos"],  # type: ignore[arg-type]
         delivery=built["delivery"],  # type: ignore[arg-type]
+        mail=built["mail"],  # type: ignore[arg-type]
+        ai=built["ai"],  # type: ignore[arg-type]
+        stripe=built["stripe"],  # type: ignore[arg-type]
+        leads=built["leads"],  # type: ignore[arg-type]
+        scheduler=built["scheduler"],  # type: ignore[arg-type]
         config_file=path,
     )
 

@@ -184,6 +184,8 @@ from collections.abc import Sequence  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
+import msgspec  # noqa: E402
+
 from cashout_server import (  # noqa: E402
     Action,
     CampaignCreated,
@@ -204,6 +206,8 @@ from cashout_server import (  # noqa: E402
     Published,
     ReplyRequest,
     ReplySent,
+    WebhookRequest,
+    WebhookResponse,
     hookimpl,
 )
 
@@ -240,6 +244,7 @@ class ScriptedPlatform:
                         Capability.PRICE_LOOKUP,
                         Capability.CAMPAIGNS,
                         Capability.FEED,
+                        Capability.WEBHOOKS,
                     }
                 ),
                 credential_fields=(ConfigField(name="api_key", label="API key", secret=True),),
@@ -310,6 +315,29 @@ class ScriptedPlatform:
     async def send_reply(self, ctx: PluginContext, reply: ReplyRequest) -> ReplySent:
         self.calls.append(("send_reply", reply.idempotency_key))
         return ReplySent(external_id="r1")
+
+    @hookimpl
+    async def handle_webhook(self, ctx: PluginContext, request: WebhookRequest) -> WebhookResponse:
+        self.calls.append(("handle_webhook", request.method))
+        if request.headers.get("x-scripted-token") != ctx.connection.credentials.get("api_key"):
+            return WebhookResponse(status=403, body=b"bad token")
+        if request.method == "GET":
+            return WebhookResponse(body=request.query.get("challenge", "").encode())
+        rows = msgspec.json.decode(request.body) if request.body else []
+        messages = tuple(
+            InboundMessage(
+                platform="scripted",
+                external_id=row["id"],
+                thread_id=row["thread"],
+                body=row["text"],
+                sent_at=datetime.fromisoformat(row["at"]),
+                sender_name=row.get("name"),
+                sender_handle=row.get("handle"),
+                listing_external_id=row.get("listing"),
+            )
+            for row in rows
+        )
+        return WebhookResponse(body=b"ok", messages=messages)
 
     @hookimpl
     async def fetch_metrics(self, ctx: PluginContext, since: datetime | None) -> Sequence[MetricPoint]:

@@ -16,6 +16,7 @@ from cashout_server import (
     Money,
     PriceQuery,
     ReplyRequest,
+    WebhookRequest,
     contract,
     hookspecs,
 )
@@ -46,6 +47,11 @@ CALLS: dict[str, dict[str, Any]] = {
             subject="Bike",
             text="Is it available?",
             received_at=datetime(2026, 1, 2, tzinfo=UTC),
+        )
+    },
+    "handle_webhook": {
+        "request": lambda: WebhookRequest(
+            method="GET", headers={"x-scripted-token": "k"}, query={"challenge": "c1"}, body=b""
         )
     },
     "fetch_metrics": {"since": None},

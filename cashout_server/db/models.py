@@ -134,6 +134,12 @@ class Connection(Timestamped, Base):
     """No delivery to this account before this time (the platform's Retry-After or reset)."""
     feed_token: Mapped[str | None] = mapped_column(String(64))
     """The secret part of this account's feed URL (feed platforms only)."""
+    auto_reply: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    """Intent name to ``true``/``false`` or a confidence threshold: overrides the auto-reply defaults."""
+    lead_fetch_interval: Mapped[int | None] = mapped_column(Integer)
+    """Seconds between lead fetches for this account (overrides the descriptor and the default)."""
+    metrics_interval: Mapped[int | None] = mapped_column(Integer)
+    """Seconds between metric syncs for this account (overrides the default)."""
 
 
 class ConnectionState(Base):
@@ -167,6 +173,8 @@ class Item(Timestamped, Base):
     list_price_minor: Mapped[int] = mapped_column(BigInteger)
     floor_price_minor: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    negotiation: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    """Per-item overrides of the negotiation strategy (accept threshold, rounds, schedule)."""
 
 
 class Photo(Base):
@@ -244,6 +252,17 @@ class Sale(Base):
     source: Mapped[str] = mapped_column(String(20))
     """``manual``, ``platform`` or ``payment``."""
     note: Mapped[str] = mapped_column(Text, default="")
+    platform: Mapped[str | None] = mapped_column(String(40))
+    """Where the buyer came from (also set when no connection is known)."""
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    fees_minor: Mapped[int | None] = mapped_column(BigInteger)
+    """Platform and payment fees for this sale."""
+    shipping_minor: Mapped[int | None] = mapped_column(BigInteger)
+    """Shipping paid by the seller."""
+    payment_method: Mapped[str | None] = mapped_column(String(40))
+    """``cash``, ``stripe``, ``platform``, ... as the seller records it."""
+    payment_ref: Mapped[str | None] = mapped_column(String(200))
+    """The payment's id (a Stripe PaymentIntent, a platform order)."""
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -261,6 +280,8 @@ class Delivery(Base):
     public_id: Mapped[str] = mapped_column(String(40), unique=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), index=True)
     listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id", ondelete="CASCADE"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    """Set for replies: the conversation they answer."""
     action: Mapped[str] = mapped_column(String(20))
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -333,3 +354,238 @@ class IdempotencyRecord(Base):
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Lead(Timestamped, Base):
+    """One buyer's conversation about one item (or an unknown item) on one platform."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        UniqueConstraint("platform", "thread_id", name="uq_leads_platform_thread"),
+        Index("ix_leads_state_score", "state", "score"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    platform: Mapped[str] = mapped_column(String(40), index=True)
+    thread_id: Mapped[str] = mapped_column(String(300))
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="SET NULL"), index=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"), index=True)
+    listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id", ondelete="SET NULL"), index=True)
+    buyer_name: Mapped[str | None] = mapped_column(String(200))
+    buyer_handle: Mapped[str | None] = mapped_column(String(300))
+    """Where replies go (a relay address, a user id)."""
+    subject: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), default="new")
+    """``new``, ``open``, ``negotiating``, ``agreed``, ``won``, ``lost``, ``spam``, ``archived``."""
+    intent: Mapped[str | None] = mapped_column(String(30))
+    intent_confidence: Mapped[float | None]
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    score_explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    flags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Scam signals and other warnings, name to reason."""
+    negotiation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The negotiation's state: rounds, offers, counters, agreed price."""
+    last_message_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_inbound_at: Mapped[datetime | None]
+    last_outbound_at: Mapped[datetime | None]
+    first_response_seconds: Mapped[int | None] = mapped_column(Integer)
+    """How long the seller took to answer the buyer's first message."""
+
+
+class LeadMessage(Base):
+    """A message in a lead's conversation, from the buyer or to the buyer (drafts included)."""
+
+    __tablename__ = "lead_messages"
+    __table_args__ = (
+        UniqueConstraint("platform", "external_id", name="uq_lead_messages_platform_external"),
+        Index("ix_lead_messages_lead_sent", "lead_id", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str | None] = mapped_column(String(300))
+    """The platform's id; ``None`` for our own drafts until sent."""
+    direction: Mapped[str] = mapped_column(String(3))
+    """``in`` (buyer) or ``out`` (seller)."""
+    body: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    """``received``; for ours: ``draft``, ``awaiting_approval``, ``queued``, ``sent``, ``failed``, ``discarded``."""
+    author: Mapped[str] = mapped_column(String(20), default="buyer")
+    """``buyer``, ``seller`` (a person), ``auto`` (cashout on its own), ``platform``."""
+    intent: Mapped[str | None] = mapped_column(String(30))
+    confidence: Mapped[float | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    offer_minor: Mapped[int | None] = mapped_column(BigInteger)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))
+    generated_by: Mapped[str | None] = mapped_column(String(20))
+    """For drafts: ``model`` or ``template``."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LeadEvent(Base):
+    """One step in a lead's timeline, with why (classification, offer, decision, reply, sale)."""
+
+    __tablename__ = "lead_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScoreModel(Base):
+    """Lead-score weights refit from outcomes (leads that became sales versus not)."""
+
+    __tablename__ = "score_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    weights: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    samples: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentLink(Base):
+    """A Stripe payment link or Checkout Session for an item, sent to a lead."""
+
+    __tablename__ = "payment_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    """``payment_link`` or ``checkout_session``."""
+    purpose: Mapped[str] = mapped_column(String(20), default="full")
+    """``full`` (the sale) or ``deposit`` (holds the item)."""
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    stripe_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="creating")
+    """``creating``, ``open``, ``paid``, ``expired``, ``failed``."""
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    sale_id: Mapped[int | None] = mapped_column(ForeignKey("sales.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    paid_at: Mapped[datetime | None]
+
+
+class StripeEvent(Base):
+    """A verified Stripe webhook event, stored once: repeats and races are recognised by its id."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    object_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    created: Mapped[datetime]
+    """Stripe's creation time of the event (orders events about one object)."""
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    """``received``, ``processed``, ``ignored``, ``failed``."""
+    detail: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class JobRun(Base):
+    """One run of a scheduled job (or a request to run it now), with its outcome and counts."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started", "job_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    job_id: Mapped[str] = mapped_column(String(100))
+    trigger: Mapped[str] = mapped_column(String(20))
+    """``schedule``, ``manual`` or ``missed`` (a coalesced run after downtime)."""
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    """``queued``, ``running``, ``ok``, ``failed``, ``abandoned``."""
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    runner: Mapped[str | None] = mapped_column(String(100))
+    """The process that ran it (host:pid)."""
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class SchedulerLease(Base):
+    """Who runs the scheduled jobs now: one holder at a time, until ``expires_at`` unless renewed."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    token: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Incremented at each change of holder (a fencing token)."""
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class AutomationRule(Timestamped, Base):
+    """A seller's rule for an item or a category: price drops, relisting, lead follow-ups."""
+
+    __tablename__ = "automation_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    """``price_drop``, ``relist`` or ``follow_up``."""
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    category: Mapped[str | None] = mapped_column(String(100), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_run_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class ItemEvent(Base):
+    """Something that happened to an item and why (a rule's price drop, a relist, a sale)."""
+
+    __tablename__ = "item_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("automation_rules.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServerState(Base):
+    """Small server-wide key/value state (the mailbox's last seen UID, job bookkeeping)."""
+
+    __tablename__ = "server_state"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MetricSample(Base):
+    """One measured value from ``fetch_metrics`` (views, clicks, spend) of a listing, post or campaign."""
+
+    __tablename__ = "metric_samples"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "subject", "external_id", "name", "at", name="uq_metric_samples_point"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), index=True)
+    subject: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(60))
+    value: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)

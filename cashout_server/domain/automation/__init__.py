@@ -1,0 +1,1 @@
+"""Automation rules: price drops, relisting stale listings, follow-ups to quiet leads."""

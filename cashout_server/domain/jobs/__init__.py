@@ -1,0 +1,1 @@
+"""Scheduled jobs: their runs, the scheduler lease and triggering a job now."""

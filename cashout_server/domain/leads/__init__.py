@@ -1,0 +1,1 @@
+"""Leads: buyers' conversations, what their messages mean, scores, replies and the inbox."""

@@ -1,0 +1,1 @@
+"""Negotiation: accepting, countering or declining offers, never below the floor price."""

@@ -1,0 +1,1 @@
+"""Payments: Stripe payment links and Checkout Sessions, and the signed webhook that records sales."""
