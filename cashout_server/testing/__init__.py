@@ -19,7 +19,7 @@ import base64
 import logging
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from cashout_server.contract import (
     ItemData,
     ListingRequest,
     Money,
+    OutboundEmail,
     PhotoRef,
     PluginContext,
 )
@@ -91,6 +92,7 @@ async def make_context(
     http_timeout: float = 10.0,
     public_base_url: str = "http://127.0.0.1:8000",
     feed_url: str | None = None,
+    send_email: Callable[[OutboundEmail], Awaitable[None]] | None = None,
 ) -> AsyncIterator[PluginContext]:
     """Build a :class:`PluginContext` like the server does, pointed at ``base_url``.
 
@@ -126,6 +128,7 @@ async def make_context(
             public_base_url=public_base_url,
             log=logging.getLogger(f"cashout.plugin.{platform}"),
             feed_url=feed_url,
+            send_email=send_email,
         )
         yield ctx
 

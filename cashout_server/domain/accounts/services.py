@@ -12,8 +12,17 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cashout_server.contract import Action, Capability, ConfigField, ConnectionInfo, PlatformDescriptor, PluginContext
+from cashout_server.contract import (
+    Action,
+    AuthExpired,
+    Capability,
+    ConfigField,
+    ConnectionInfo,
+    PlatformDescriptor,
+    PluginContext,
+)
 from cashout_server.db.models import Connection, ConnectionState, utcnow
+from cashout_server.domain.mail.smtp import mailer_for
 from cashout_server.hooks import HookNotImplemented, call_targeted
 from cashout_server.ids import new_id
 from cashout_server.runtime import Runtime
@@ -203,6 +212,7 @@ async def plugin_context(runtime: Runtime, row: Connection) -> AsyncIterator[Plu
         public_base_url=runtime.settings.server.base_url,
         log=logging.getLogger(f"cashout.plugin.{row.platform}"),
         feed_url=feed_url(runtime, row),
+        send_email=mailer_for(runtime.settings.mail),
     )
 
 
@@ -228,6 +238,12 @@ async def refresh_credentials(runtime: Runtime, row: Connection, ctx: PluginCont
     """
     lock = _refresh_locks.setdefault(row.id, asyncio.Lock())
     async with lock:
+        async with runtime.session() as session:
+            current = await session.scalar(select(Connection.credentials_encrypted).where(Connection.id == row.id))
+        if current is not None and current != row.credentials_encrypted:
+            # Refreshed by someone else while we waited: a second refresh would spend the old refresh token.
+            row.credentials_encrypted = current
+            return True
         try:
             fresh = await call_targeted(runtime.registry, row.platform, "refresh_credentials", ctx=ctx)
         except HookNotImplemented:
@@ -240,6 +256,18 @@ async def refresh_credentials(runtime: Runtime, row: Connection, ctx: PluginCont
             await session.commit()
         row.credentials_encrypted = token
         return True
+
+
+async def call_with_refresh(runtime: Runtime, row: Connection, hook: str, **kwargs: Any) -> Any:
+    """Call the targeted ``hook`` for connection ``row``; on ``AuthExpired`` refresh once and retry once."""
+    async with plugin_context(runtime, row) as ctx:
+        try:
+            return await call_targeted(runtime.registry, row.platform, hook, ctx=ctx, **kwargs)
+        except AuthExpired:
+            if not await refresh_credentials(runtime, row, ctx):
+                raise
+    async with plugin_context(runtime, row) as ctx:
+        return await call_targeted(runtime.registry, row.platform, hook, ctx=ctx, **kwargs)
 
 
 async def get_connection(session: AsyncSession, public_id: str) -> Connection | None:

@@ -18,6 +18,10 @@ twice; a person who checked the account and found nothing publishes under a new 
 Delisting is always a person's job: the interface documents no delete (or expire) call, only a
 ``postingManageURL`` per posting whose page has a "delete this posting" button. ``delist`` hands
 that link (or the account page) to a person.
+
+Buyers answer postings through craigslist's e-mail relay: ``parse_lead_email`` recognises that
+mail (from ``<random>@reply.craigslist.org``, directly or forwarded by the seller) and
+``send_reply`` answers it by e-mail to the relay address through the server's SMTP settings.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cashout_craigslist import _bulk
+from cashout_craigslist import _bulk, _mail
 from cashout_craigslist._data import AREAS, BULK_CATEGORIES
 from cashout_craigslist._text import TITLE_MAX
 from cashout_server import (
@@ -38,18 +42,24 @@ from cashout_server import (
     ConnectionInfo,
     Delisted,
     FeeModel,
+    InboundEmail,
+    InboundMessage,
     ListingLimits,
     ListingRequest,
     NeedsAction,
+    OutboundEmail,
     OutcomeUnknown,
     PlatformDescriptor,
     PluginContext,
+    PluginError,
     Published,
     PublishOutcome,
     RateLimit,
     RateLimited,
     ReauthRequired,
     Rejected,
+    ReplyRequest,
+    ReplySent,
     StatusOutcome,
     TransientError,
     clean_text,
@@ -58,7 +68,17 @@ from cashout_server import (
     whole_units,
 )
 
-__all__ = ["ACCOUNT_HOME", "PLATFORM", "check_status", "delist", "descriptor", "platforms", "publish"]
+__all__ = [
+    "ACCOUNT_HOME",
+    "PLATFORM",
+    "check_status",
+    "delist",
+    "descriptor",
+    "parse_lead_email",
+    "platforms",
+    "publish",
+    "send_reply",
+]
 
 PLATFORM = "craigslist"
 ACCOUNT_HOME = "https://accounts.craigslist.org/login/home"
@@ -80,9 +100,10 @@ def descriptor() -> PlatformDescriptor:
         display_name="Craigslist",
         description=(
             "Posts through craigslist's Bulk Posting Interface in the paid categories it serves, "
-            "and prepares ready-to-paste postings for a person everywhere else."
+            "and prepares ready-to-paste postings for a person everywhere else. Buyers' relay e-mails become "
+            "leads, and replies go back through the relay by e-mail."
         ),
-        capabilities=frozenset({Capability.PUBLISH, Capability.DELIST, Capability.ASSISTED}),
+        capabilities=frozenset({Capability.PUBLISH, Capability.DELIST, Capability.ASSISTED, Capability.REPLY}),
         credential_fields=(
             ConfigField(
                 name="username",
@@ -500,3 +521,115 @@ async def delist(ctx: PluginContext, listing: ListingRequest) -> Delisted | Need
         instructions=(f"Log in to craigslist, find {which} among your postings and choose 'delete this posting'."),
         url=ACCOUNT_HOME,
     )
+
+
+# --- buyers' mail --------------------------------------------------------------------------
+
+
+@hookimpl
+def parse_lead_email(email: InboundEmail) -> InboundMessage | None:
+    """Recognise a buyer's mail through craigslist's relay, received directly or forwarded.
+
+    Args:
+        email: the decoded mail.
+
+    Returns:
+        The buyer message (``thread_id`` and ``sender_handle`` are the relay address, ``item_hint``
+        the posting title from the subject, ``listing_external_id`` the posting id when the mail
+        links the posting), or ``None`` for any other mail.
+    """
+    return _mail.parse_relay_email(email, platform=PLATFORM)
+
+
+def _reply_key(reply: ReplyRequest) -> str:
+    return f"reply:{reply.idempotency_key}"
+
+
+def _reply_subject(reply: ReplyRequest) -> str:
+    subject = " ".join((reply.subject or "").split())
+    if not subject:
+        return "Re: your message about my craigslist posting"
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+
+
+@hookimpl
+async def send_reply(ctx: PluginContext, reply: ReplyRequest) -> ReplySent | NeedsAction:
+    """Answer a buyer by e-mail to the relay address the buyer's mail came from.
+
+    A retry with the same idempotency key after a delivered reply returns ``ReplySent`` without
+    sending again.
+
+    Args:
+        ctx: the connection; ``ctx.send_email`` is the server's SMTP sender.
+        reply: the text, the relay address (``to_address``, else the conversation id), the
+            subject and the Message-ID of the buyer's last mail (for threading).
+
+    Returns:
+        ``ReplySent``, or ``NeedsAction`` with the text to send by hand when the server has no
+        SMTP settings, the address is not a craigslist relay, or the mail server refused it for good.
+
+    Raises:
+        TransientError: the mail server is unreachable or refused the mail for now.
+        OutcomeUnknown: the mail may have been delivered (no answer after sending, or an earlier
+            attempt with this idempotency key got none).
+    """
+    to = (reply.to_address or reply.lead_external_id or "").strip().lower()
+    subject = _reply_subject(reply)
+    copy = {"to": to, "subject": subject, "body": reply.body}
+    if not _mail.is_relay_address(to):
+        return NeedsAction(
+            instructions=(
+                f"{to or 'This conversation'} is not a craigslist relay address; answer the buyer by hand "
+                "with the text below."
+            ),
+            copy=copy,
+        )
+    if ctx.send_email is None:
+        return NeedsAction(
+            instructions=(
+                f"cashout has no SMTP server set up (CASHOUT_MAIL_SMTP_HOST), so send this reply yourself: "
+                f"e-mail {to} from the address your craigslist posting uses, with the subject and text below."
+            ),
+            url=f"mailto:{to}",
+            copy=copy,
+        )
+    key = _reply_key(reply)
+    recorded = await ctx.state.get(key)
+    if recorded == _SENDING:
+        raise OutcomeUnknown(
+            f"an earlier attempt to mail this reply to {to} got no answer from the mail server; check your "
+            "sent mail before sending it again",
+            to=to,
+        )
+    if recorded is not None:
+        return ReplySent()
+    mail = OutboundEmail(
+        to=to,
+        subject=subject,
+        text=reply.body,
+        in_reply_to=reply.in_reply_to,
+        references=(reply.in_reply_to,) if reply.in_reply_to else (),
+    )
+    # Marked before sending: if this process dies (or the mailer crashes) mid-send, a retry
+    # raises OutcomeUnknown instead of mailing the buyer twice.
+    await ctx.state.set(key, _SENDING)
+    try:
+        await ctx.send_email(mail)
+    except OutcomeUnknown:
+        raise
+    except (TransientError, RateLimited):
+        await ctx.state.set(key, None)
+        raise
+    except PluginError as exc:
+        # Any other contract error from the mailer is a permanent refusal: nothing was delivered.
+        await ctx.state.set(key, None)
+        return NeedsAction(
+            instructions=(
+                f"The mail server refused the reply to {to} ({exc.message or type(exc).__name__}); craigslist "
+                "relay addresses expire some months after a posting ends. Answer the buyer another way."
+            ),
+            copy=copy,
+        )
+    await ctx.state.set(key, "sent")
+    ctx.log.info("craigslist reply mailed to a relay address (key %s)", reply.idempotency_key)
+    return ReplySent()

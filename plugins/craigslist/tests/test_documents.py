@@ -216,7 +216,7 @@ def test_shipped_bulk_categories_match_craigslists_list() -> None:
 
 def test_descriptor_declares_what_the_core_needs() -> None:
     desc = descriptor()
-    assert desc.capabilities == {Capability.PUBLISH, Capability.DELIST, Capability.ASSISTED}
+    assert desc.capabilities == {Capability.PUBLISH, Capability.DELIST, Capability.ASSISTED, Capability.REPLY}
     assert desc.limits.title_max == 70
     assert desc.limits.photo_max_count == 24
     assert desc.limits.photo_formats == ("JPEG",)

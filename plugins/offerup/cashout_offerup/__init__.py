@@ -9,6 +9,10 @@ No HTTP call is ever made.
 
 OfferUp's limits and category names below are not documented anywhere we could confirm; they
 are marked unverified and kept in one place so they are easy to correct.
+
+Leads come from OfferUp's notification e-mails (``parse_lead_email``): new messages and offers.
+There is no way to answer through OfferUp without its app, so the plugin does not declare
+``reply``: a person answers on OfferUp.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from cashout_offerup import _mail
 from cashout_offerup._text import whole_dollars
 from cashout_server import (
     Absent,
@@ -24,6 +29,8 @@ from cashout_server import (
     ConnectionInfo,
     Delisted,
     FeeModel,
+    InboundEmail,
+    InboundMessage,
     ListingLimits,
     ListingRequest,
     NeedsAction,
@@ -48,6 +55,7 @@ __all__ = [
     "check_status",
     "delist",
     "descriptor",
+    "parse_lead_email",
     "platforms",
     "publish",
     "update_listing",
@@ -327,3 +335,18 @@ def check_status(ctx: PluginContext, listing: ListingRequest) -> StatusOutcome:
             "OfferUp posts cannot be looked up (no API); check the post on OfferUp", listing_id=listing.listing_id
         )
     return Absent(detail="cashout never posts to OfferUp itself; a person does")
+
+
+@hookimpl
+def parse_lead_email(email: InboundEmail) -> InboundMessage | None:
+    """Recognise OfferUp's notification of a new buyer message or offer.
+
+    The notifications' sender and wording are unverified (no real sample); see the README.
+
+    Args:
+        email: the decoded mail.
+
+    Returns:
+        The buyer message (``offer`` set for offers), or ``None`` for any other mail.
+    """
+    return _mail.parse_notification(email, platform=PLATFORM)

@@ -46,6 +46,13 @@ def test_the_plugin_shows_up_in_the_plugin_listing(tmp_path: Path) -> None:
     assert info["name"] == "offerup"
     assert info["distribution"] == "cashout-offerup"
     assert info["errors"] == []
-    assert set(info["hooks"]) == {"platforms", "publish", "check_status", "update_listing", "delist"}
+    assert set(info["hooks"]) == {
+        "platforms",
+        "publish",
+        "check_status",
+        "update_listing",
+        "delist",
+        "parse_lead_email",
+    }
     (platform,) = info["platforms"]
     assert platform["capabilities"] == ["assisted", "delist", "publish", "update"]
