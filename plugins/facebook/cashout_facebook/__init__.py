@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cashout_facebook import _graph
+from cashout_facebook import _graph, _messenger
 from cashout_facebook._catalog import (
     DEFAULT_GRAPH_VERSION,
     DESCRIPTION_MAX,
@@ -51,6 +51,7 @@ from cashout_server import (
     Delisted,
     FeedDocument,
     FeeModel,
+    InboundMessage,
     ListingLimits,
     ListingRequest,
     NeedsAction,
@@ -64,8 +65,12 @@ from cashout_server import (
     RateLimit,
     ReauthRequired,
     Rejected,
+    ReplyRequest,
+    ReplySent,
     StatusOutcome,
     TransientError,
+    WebhookRequest,
+    WebhookResponse,
     fit_text,
     fit_title,
     hookimpl,
@@ -79,14 +84,19 @@ __all__ = [
     "check_status",
     "delist",
     "descriptor",
+    "fetch_leads",
+    "handle_webhook",
     "platforms",
     "publish",
     "refresh_credentials",
     "render_feed",
+    "send_reply",
+    "thread_key",
     "update_listing",
 ]
 
 PLATFORM = "facebook"
+thread_key = _messenger.thread_key
 MARKETPLACE_CREATE_URL = "https://www.facebook.com/marketplace/create/item"
 MARKETPLACE_SELLING_URL = "https://www.facebook.com/marketplace/you/selling"
 """The seller's own Marketplace listings (unverified path)."""
@@ -123,10 +133,20 @@ def descriptor() -> PlatformDescriptor:
         description=(
             "Lists items in a Meta Commerce catalog (Facebook and Instagram Shops, catalog ads) through the "
             "Catalog Batch API or a product feed the server serves, and prepares personal Marketplace "
-            "listings for a person to post, since Marketplace has no public API."
+            "listings for a person to post, since Marketplace has no public API. With a Page, reads buyer "
+            "messages from its Messenger inbox (polling and webhooks) and answers within the 24-hour window."
         ),
         capabilities=frozenset(
-            {Capability.PUBLISH, Capability.UPDATE, Capability.DELIST, Capability.ASSISTED, Capability.FEED}
+            {
+                Capability.PUBLISH,
+                Capability.UPDATE,
+                Capability.DELIST,
+                Capability.ASSISTED,
+                Capability.FEED,
+                Capability.LEADS,
+                Capability.REPLY,
+                Capability.WEBHOOKS,
+            }
         ),
         credential_fields=(
             ConfigField(
@@ -150,7 +170,36 @@ def descriptor() -> PlatformDescriptor:
                 label="App secret",
                 secret=True,
                 required=False,
-                help="Signs every call (appsecret_proof) and extends user tokens; never leaves the server otherwise.",
+                help=(
+                    "Signs every call (appsecret_proof), checks the signature of Messenger webhooks and extends "
+                    "user tokens; never leaves the server otherwise."
+                ),
+            ),
+            ConfigField(
+                name="page_id",
+                label="Page ID",
+                required=False,
+                help="The numeric id of the Facebook Page whose Messenger inbox brings leads (any mode).",
+            ),
+            ConfigField(
+                name="page_access_token",
+                label="Page access token",
+                secret=True,
+                required=False,
+                help=(
+                    "A Page access token with pages_messaging, pages_manage_metadata and pages_read_engagement; "
+                    "needed for Messenger leads and replies."
+                ),
+            ),
+            ConfigField(
+                name="verify_token",
+                label="Webhook verify token",
+                secret=True,
+                required=False,
+                help=(
+                    "Any string you choose; enter the same one as the Verify Token of the app's Page webhook "
+                    "(callback URL {public_base_url}/webhooks/facebook/{connection id})."
+                ),
             ),
         ),
         setting_fields=(
@@ -767,3 +816,79 @@ async def refresh_credentials(ctx: PluginContext) -> Mapping[str, str]:
         out["expires_at"] = (_now() + timedelta(seconds=float(expires_in))).isoformat()
     ctx.log.info("facebook token of connection %s extended", ctx.connection.id)
     return out
+
+
+# --- Messenger leads -----------------------------------------------------------------------
+
+
+@hookimpl
+async def fetch_leads(ctx: PluginContext, since: datetime | None) -> Sequence[InboundMessage]:
+    """Read the Page's Messenger conversations: buyer messages and the Page's own answers.
+
+    ``GET /{version}/{page_id}/conversations?platform=messenger&fields=participants,updated_time,
+    messages{message,from,created_time,id}`` with the Page access token, newest conversation
+    first, following ``paging.cursors.after`` while ``paging.next`` says there is more and the
+    conversations are not older than the last complete fetch (its mark is kept in ``ctx.state``).
+    A connection without a Page returns nothing.
+
+    Args:
+        ctx: the connection (``page_id``, ``page_access_token``), HTTP client and state.
+        since: the newest message the core already has, or ``None`` (then 30 days back).
+
+    Returns:
+        One message per Messenger message: ``external_id`` the ``m_...`` id, ``thread_id``
+        ``"{page_id}:{psid}"``, ``sender_handle`` the buyer's PSID, ``direction`` ``in`` from the
+        buyer and ``out`` from the Page.
+
+    Raises:
+        RateLimited: Meta is throttling (codes 4, 17, 32, 613), with the wait from the usage headers.
+        ReauthRequired: the Page token is missing, invalid, expired or lacks a permission, or
+            Meta refused the request (a wrong Page id).
+        TransientError: Meta could not be reached or had a temporary problem.
+    """
+    return await _messenger.fetch(ctx, since)
+
+
+@hookimpl
+async def send_reply(ctx: PluginContext, reply: ReplyRequest) -> ReplySent | NeedsAction:
+    """Answer a buyer on Messenger (``POST /{version}/{page_id}/messages``, ``messaging_type=RESPONSE``).
+
+    Only inside the 24-hour standard messaging window: with no ``last_inbound_at`` or an older
+    one, and when Meta says the window closed (code 10/2018278) or the person is not available
+    (code 551), the reply waits for a person in the Page inbox. A text over Messenger's 2,000
+    characters is never cut or split: it also goes to a person.
+
+    Args:
+        ctx: the connection (``page_id``, ``page_access_token``) and HTTP client.
+        reply: the thread id, the buyer's PSID (``to_address``), the text and ``last_inbound_at``.
+
+    Returns:
+        ``ReplySent(external_id=<message_id>)`` or ``NeedsAction`` with the Page inbox's URL and
+        the text in ``copy["body"]``.
+
+    Raises:
+        RateLimited, ReauthRequired, TransientError: as for :func:`fetch_leads`.
+        OutcomeUnknown: the request was sent and no usable answer (or a 5xx) came back, so the
+            buyer may have the message.
+    """
+    return await _messenger.send(ctx, reply)
+
+
+@hookimpl
+async def handle_webhook(ctx: PluginContext, request: WebhookRequest) -> WebhookResponse:
+    """Answer Meta's calls to ``{public_base_url}/webhooks/facebook/{connection_id}``.
+
+    ``GET`` is the subscription check: ``hub.mode=subscribe`` with ``hub.verify_token`` equal to
+    the connection's ``verify_token`` echoes ``hub.challenge``; anything else is 403. ``POST``
+    must carry ``X-Hub-Signature-256: sha256=<HMAC-SHA256(app_secret, raw body)>`` (else 403);
+    its ``messaging`` events with a ``message`` become messages (echoes of the Page's own
+    messages as ``out``), other events and other objects are accepted with 200 and dropped.
+
+    Args:
+        ctx: the connection (``verify_token``, ``app_secret``, ``page_id``).
+        request: the call as received.
+
+    Returns:
+        The answer and the messages the event carried.
+    """
+    return _messenger.webhook(ctx, request)

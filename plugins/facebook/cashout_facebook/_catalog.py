@@ -90,6 +90,24 @@ def _choice(values: Mapping[str, str], name: str, choices: Sequence[str], defaul
     return matched
 
 
+def graph_version(values: Mapping[str, str]) -> str | Rejected:
+    """The ``graph_version`` setting, checked (``v26.0`` when unset).
+
+    Args:
+        values: the connection's settings.
+
+    Returns:
+        The version, or ``Rejected`` naming the setting.
+    """
+    version = _value(values, "graph_version") or DEFAULT_GRAPH_VERSION
+    if not _GRAPH_VERSION.match(version):
+        return Rejected(
+            reason=f"graph_version must look like {DEFAULT_GRAPH_VERSION}",
+            fields={"graph_version": f"unknown version {version!r}"},
+        )
+    return version
+
+
 def read_settings(connection: ConnectionInfo) -> Settings | Rejected:
     """Check the connection's settings.
 
@@ -109,12 +127,9 @@ def read_settings(connection: ConnectionInfo) -> Settings | Rejected:
     interval = _choice(values, "feed_interval", FEED_INTERVALS, "HOURLY")
     if isinstance(interval, Rejected):
         return interval
-    version = _value(values, "graph_version") or DEFAULT_GRAPH_VERSION
-    if not _GRAPH_VERSION.match(version):
-        return Rejected(
-            reason=f"graph_version must look like {DEFAULT_GRAPH_VERSION}",
-            fields={"graph_version": f"unknown version {version!r}"},
-        )
+    version = graph_version(values)
+    if isinstance(version, Rejected):
+        return version
     catalog_id = _value(values, "catalog_id")
     if mode != "marketplace":
         if not catalog_id:

@@ -38,6 +38,12 @@ THROTTLE_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
 PERMISSION_CODES = frozenset({10, *range(200, 300)})
 EXPIRED_SUBCODE = 463
 
+WINDOW_CODE = 10
+WINDOW_SUBCODE = 2018278
+"""``(#10) This message is sent outside of allowed window``: the 24-hour messaging window closed."""
+UNAVAILABLE_CODE = 551
+"""``This person isn't available right now``: the buyer blocked the Page or left Messenger."""
+
 DEFAULT_THROTTLE_WAIT = 300.0
 """Seconds to wait after a throttle when no header says: Meta's windows are rolling hours, and
 FACTS.md names no default, so five minutes is a cautious guess (unverified)."""
@@ -233,6 +239,25 @@ def rejection(error: MetaError) -> Rejected:
     return Rejected(reason=text, fields=dict.fromkeys(names, text))
 
 
+def outside_window(error: MetaError) -> bool:
+    """Whether Meta refused a message because the person cannot be messaged now.
+
+    That is the closed 24-hour standard messaging window (code 10, subcode 2018278, or a message
+    saying "outside of allowed window") or a person who is not available (code 551).
+
+    Args:
+        error: Meta's error.
+
+    Returns:
+        ``True`` for those refusals.
+    """
+    if error.code == UNAVAILABLE_CODE:
+        return True
+    if error.code == WINDOW_CODE and error.subcode == WINDOW_SUBCODE:
+        return True
+    return "outside of allowed window" in f"{error.message} {error.user_msg}".lower()
+
+
 def error_for(response: httpx.Response) -> PluginError | Refused:
     """The contract error (or a refusal to turn into ``Rejected``) for a failed Graph API answer.
 
@@ -264,9 +289,13 @@ def error_for(response: httpx.Response) -> PluginError | Refused:
         return ReauthRequired(f"Facebook refused the access token: {error.describe()}")
     if code in (102, 104):
         return ReauthRequired(f"Facebook refused the session: {error.describe()}")
+    if outside_window(error):
+        # Code 10 is otherwise a permission error; this one is about the buyer, not the token.
+        return Refused(error, rejection(error))
     if code in PERMISSION_CODES:
         return ReauthRequired(
-            f"the token lacks a permission this needs (catalog_management, business_management): {error.describe()}"
+            "the token lacks a permission this needs (catalog_management, business_management for the catalog; "
+            f"pages_messaging, pages_manage_metadata, pages_read_engagement for the Page inbox): {error.describe()}"
         )
     if code in THROTTLE_CODES:
         return RateLimited(f"Facebook is throttling: {error.describe()}", retry_after=throttle_wait(response.headers))
@@ -317,7 +346,14 @@ def _with_proof(params: Mapping[str, str], auth: Auth) -> dict[str, str]:
     return out
 
 
-def _decode(response: httpx.Response, *, mutating: bool, oauth: bool = False) -> dict[str, Any]:
+def _decode(
+    response: httpx.Response, *, mutating: bool, oauth: bool = False, not_idempotent: bool = False
+) -> dict[str, Any]:
+    if not_idempotent and response.status_code >= 500:
+        # A message has no idempotency key and a 5xx does not say it was not delivered.
+        error = parse_error(response)
+        detail = error.describe() if error is not None else f"HTTP {response.status_code}"
+        raise OutcomeUnknown(f"{PLATFORM_NAME} failed after the request was sent: {detail}")
     if response.status_code >= 300 or parse_error(response) is not None:
         raise oauth_error_for(response) if oauth else error_for(response)
     try:
@@ -356,6 +392,35 @@ async def post(http: httpx.AsyncClient, path: str, params: Mapping[str, str], au
     except httpx.HTTPError as exc:
         raise transport_error(exc, platform=PLATFORM_NAME, mutating=True) from exc
     return _decode(response, mutating=True)
+
+
+async def post_json(
+    http: httpx.AsyncClient, path: str, payload: Mapping[str, Any], auth: Auth, *, not_idempotent: bool = False
+) -> dict[str, Any]:
+    """POST a JSON body (the Send API's shape); the token goes in an ``Authorization: Bearer`` header.
+
+    Args:
+        http: the connection's client.
+        path: a path such as ``/v26.0/{page_id}/messages``.
+        payload: the JSON object to send.
+        auth: the token and app secret (``appsecret_proof`` travels in the query string).
+        not_idempotent: a resend would repeat the effect (a message): a 5xx answer is then
+            ``OutcomeUnknown`` rather than ``TransientError``.
+
+    Returns:
+        The decoded JSON object.
+
+    Raises:
+        Refused: Meta refused the request as it stands.
+        PluginError: the contract error for anything else that went wrong.
+    """
+    query = _with_proof({}, auth)
+    headers = {"Authorization": f"Bearer {auth.access_token}"}
+    try:
+        response = await http.post(path, json=dict(payload), params=query, headers=headers)
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, platform=PLATFORM_NAME, mutating=True) from exc
+    return _decode(response, mutating=True, not_idempotent=not_idempotent)
 
 
 async def get(

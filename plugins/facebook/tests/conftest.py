@@ -60,6 +60,17 @@ def app_credentials(fake: Any) -> dict[str, str]:
 
 
 @pytest.fixture
+def page_credentials(fake: Any) -> dict[str, str]:
+    """A connection with a Page for Messenger leads: Page token, app secret and webhook verify token."""
+    return {
+        "page_id": fake.page_id,
+        "page_access_token": fake.page_token,
+        "app_secret": fake.app_secret,
+        "verify_token": "correct horse battery staple",
+    }
+
+
+@pytest.fixture
 def catalog_settings(fake: Any) -> dict[str, str]:
     return {
         "mode": "catalog",

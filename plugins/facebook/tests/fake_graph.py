@@ -9,6 +9,12 @@ record's feed fields into ``validation_status``; ``check_batch_request_status`` 
 ``/{catalog}/product_feeds``; the ``fb_exchange_token`` token exchange; Meta's error bodies with
 HTTP 400 for throttling and the usage headers as JSON strings.
 
+For Messenger leads it keeps one Page's conversations: ``GET /{page}/conversations`` (newest
+first, cursor-paged, nested ``messages{...}`` paged too, Graph's ``+0000`` string times),
+``GET /{t_id}/messages``, and the Send API ``POST /{page}/messages`` (JSON body, Page token only,
+the 24-hour window enforced with Meta's 10/2018278 error, 551 for unavailable people). Module
+helpers build webhook bodies and their ``X-Hub-Signature-256``.
+
 It records every mutating call (path, parameters without the token, retailer ids) so tests can
 count creates, and injects faults: the next N requests fail with a given code, status and
 headers; latency on every request; or a write applied and then answered too late.
@@ -21,6 +27,7 @@ Standalone, for manual end-to-end demos::
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import functools
 import hashlib
@@ -32,8 +39,9 @@ import re
 import secrets
 import threading
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -91,6 +99,13 @@ THROTTLE_MESSAGES = {
         "Wait a bit and try again."
     ),
 }
+MESSENGER_TEXT_MAX = 2000
+MESSAGING_TYPES = ("RESPONSE", "UPDATE", "MESSAGE_TAG")
+WINDOW_MESSAGE = (
+    "(#10) This message is sent outside of allowed window. Learn more about the new policy here: "
+    "https://developers.facebook.com/docs/messenger-platform/policy-overview"
+)
+GRAPH_TIME = "%Y-%m-%dT%H:%M:%S+0000"
 _PRICE = re.compile(r"^(\d+(?:\.\d{1,3})?) ([A-Z]{3})$")
 _VERSIONED = re.compile(r"^/(v\d+\.\d+)/(.*)$")
 
@@ -158,6 +173,126 @@ class Feed:
     catalog_id: str
     name: str
     schedule: dict[str, Any] | None
+
+
+@dataclass
+class Message:
+    """One Messenger message in a Page conversation."""
+
+    id: str
+    from_id: str
+    from_name: str
+    text: str
+    created: datetime
+
+
+@dataclass
+class Conversation:
+    """A buyer's Messenger conversation with the Page (messages oldest first)."""
+
+    id: str
+    psid: str
+    name: str
+    messages: list[Message] = field(default_factory=list)
+
+    @property
+    def updated(self) -> datetime:
+        """When the last message was sent."""
+        return max(m.created for m in self.messages)
+
+
+def graph_time(when: datetime) -> str:
+    """Graph's time format: ``2026-11-20T10:15:00+0000`` (UTC)."""
+    return when.astimezone(UTC).strftime(GRAPH_TIME)
+
+
+def _cursor(kind: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{offset}".encode()).decode().rstrip("=")
+
+
+def _offset(kind: str, cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        name, _, number = text.partition(":")
+        if name == kind:
+            return max(0, int(number))
+    except ValueError:
+        pass
+    raise GraphError("(#100) Invalid cursor", code=100)
+
+
+def _split_fields(fields: str) -> dict[str, str]:
+    """``a,b{c,d}`` to ``{"a": "", "b": "c,d"}`` (nested field lists kept as text)."""
+    out: dict[str, str] = {}
+    depth = 0
+    start = 0
+    for index, char in enumerate(fields + ","):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            part = fields[start:index].strip()
+            start = index + 1
+            if part:
+                name, _, rest = part.partition("{")
+                out[name.strip()] = rest.rstrip("}")
+    return out
+
+
+def sign(body: bytes, app_secret: str) -> str:
+    """The ``X-Hub-Signature-256`` value Meta sends: ``sha256=<hex HMAC-SHA256(app secret, body)>``."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def message_event(
+    *,
+    page_id: str,
+    psid: str,
+    mid: str,
+    text: str | None,
+    timestamp_ms: int,
+    echo: bool = False,
+    attachments: Sequence[Mapping[str, Any]] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One ``messaging`` event with a message: from the buyer, or an echo of the Page's own."""
+    message: dict[str, Any] = {"mid": mid}
+    if echo:
+        message["is_echo"] = True
+        message["app_id"] = 1234567890
+    if text is not None:
+        message["text"] = text
+    if attachments:
+        message["attachments"] = [dict(a) for a in attachments]
+    message.update(extra or {})
+    sender, recipient = (page_id, psid) if echo else (psid, page_id)
+    return {"sender": {"id": sender}, "recipient": {"id": recipient}, "timestamp": timestamp_ms, "message": message}
+
+
+def receipt_event(*, page_id: str, psid: str, kind: str, timestamp_ms: int) -> dict[str, Any]:
+    """A ``delivery`` or ``read`` receipt event (no message)."""
+    detail: dict[str, Any] = {"watermark": timestamp_ms}
+    if kind == "delivery":
+        detail["mids"] = []
+    return {"sender": {"id": psid}, "recipient": {"id": page_id}, "timestamp": timestamp_ms, kind: detail}
+
+
+def webhook_body(page_id: str, events: Sequence[Mapping[str, Any]], *, object_type: str = "page") -> bytes:
+    """The raw body of a Page webhook call: ``{"object":"page","entry":[{"id","time","messaging"}]}``."""
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    entry = {"id": page_id, "time": now_ms, "messaging": [dict(e) for e in events]}
+    return json.dumps({"object": object_type, "entry": [entry]}, separators=(",", ":")).encode()
+
+
+def signed_webhook(
+    page_id: str, events: Sequence[Mapping[str, Any]], app_secret: str, *, object_type: str = "page"
+) -> tuple[bytes, dict[str, str]]:
+    """A webhook body and the lower-cased headers Meta sends with it (signature included)."""
+    body = webhook_body(page_id, events, object_type=object_type)
+    return body, {"content-type": "application/json", "x-hub-signature-256": sign(body, app_secret)}
 
 
 @dataclass
@@ -286,6 +421,13 @@ class FakeGraph:
         refuse_expired_exchange: the exchange refuses expired tokens (190/463), as Meta probably does.
         exchange_expires_in: ``expires_in`` of exchanged tokens (``None`` leaves it out).
         catalogs: catalog ids that exist.
+        page_id, page_name: the Page whose Messenger inbox the fake keeps.
+        page_tokens: Page access tokens it accepts (only these may use the Page's edges).
+        window_hours: the standard messaging window of the Send API.
+        unavailable_psids: people the Send API answers with code 551.
+        conversation_page_size, message_page_size: default page sizes (``limit`` overrides the first).
+        clock: the fake's "now" (``None`` for the real clock).
+        conversations: PSID to the buyer's conversation with the Page.
         in_progress_polls: status polls a batch answers ``in_progress`` before it is processed.
         batch_final_status: the status a processed batch ends in (``finished``, ``error``, ``canceled``).
         processing_errors: retailer id to the error a batch reports for it at processing time.
@@ -316,6 +458,15 @@ class FakeGraph:
     products: dict[tuple[str, str], Product] = field(default_factory=dict)
     batches: dict[str, Batch] = field(default_factory=dict)
     feeds: dict[str, Feed] = field(default_factory=dict)
+    page_id: str = "105200300400"
+    page_name: str = "Brooklyn Resale"
+    page_tokens: set[str] = field(default_factory=lambda: {"EAAP-page-token"})
+    window_hours: float = 24.0
+    unavailable_psids: set[str] = field(default_factory=set)
+    conversation_page_size: int = 25
+    message_page_size: int = 25
+    clock: datetime | None = None
+    conversations: dict[str, Conversation] = field(default_factory=dict)
     _faults: list[_Fault] = field(default_factory=list)
     _hangs: list[_Hang] = field(default_factory=list)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -337,6 +488,54 @@ class FakeGraph:
     def token(self) -> str:
         """A token the fake accepts."""
         return sorted(self.access_tokens)[0]
+
+    @property
+    def page_token(self) -> str:
+        """A Page access token the fake accepts."""
+        return sorted(self.page_tokens)[0]
+
+    def now(self) -> datetime:
+        """The fake's current time."""
+        return self.clock or datetime.now(UTC)
+
+    def add_message(
+        self, psid: str, text: str, *, name: str = "Jordan Buyer", at: datetime | None = None, from_page: bool = False
+    ) -> Message:
+        """Put a message in the buyer's conversation (created on first use): the buyer's, or the Page's own."""
+        with self._lock:
+            conversation = self.conversations.get(psid)
+            if conversation is None:
+                conversation = Conversation(id=f"t_{next(self._ids)}", psid=psid, name=name)
+                self.conversations[psid] = conversation
+            sender = (self.page_id, self.page_name) if from_page else (psid, conversation.name)
+            message = Message(
+                id="m_" + secrets.token_urlsafe(32),
+                from_id=sender[0],
+                from_name=sender[1],
+                text=text,
+                created=(at or self.now()).astimezone(UTC).replace(microsecond=0),
+            )
+            conversation.messages.append(message)
+            conversation.messages.sort(key=lambda m: m.created)
+            return message
+
+    def sends(self) -> list[dict[str, str]]:
+        """Every Send API call that passed authentication: recipient, messaging type and text."""
+        with self._lock:
+            return [dict(c.params) for c in self.calls if c.path == f"/{self.page_id}/messages"]
+
+    def event_for(self, message: Message) -> dict[str, Any]:
+        """The webhook ``messaging`` event Meta sends for a stored message (an echo when the Page sent it)."""
+        with self._lock:
+            psid = next(c.psid for c in self.conversations.values() if message in c.messages)
+        return message_event(
+            page_id=self.page_id,
+            psid=psid,
+            mid=message.id,
+            text=message.text,
+            timestamp_ms=int(message.created.timestamp() * 1000),
+            echo=message.from_id == self.page_id,
+        )
 
     @property
     def catalog_id(self) -> str:
@@ -468,7 +667,7 @@ class FakeGraph:
                     return hang.seconds
             return 0.0
 
-    def _usage_headers(self, catalog_id: str | None) -> dict[str, str]:
+    def _usage_headers(self, catalog_id: str | None, kind: str = "catalog_management") -> dict[str, str]:
         count = len(self.requests) % 100
         headers = {
             "X-App-Usage": json.dumps({"call_count": count, "total_time": count, "total_cputime": count}),
@@ -477,7 +676,7 @@ class FakeGraph:
         }
         if catalog_id:
             usage = {
-                "type": "catalog_management",
+                "type": kind,
                 "call_count": count,
                 "total_cputime": count,
                 "total_time": count,
@@ -486,7 +685,7 @@ class FakeGraph:
             headers["X-Business-Use-Case-Usage"] = json.dumps({catalog_id: [usage]})
         return headers
 
-    def _check_auth(self, params: Mapping[str, str], authorization: str) -> None:
+    def _check_auth(self, params: Mapping[str, str], authorization: str) -> str:
         token = params.get("access_token", "")
         if not token and authorization.lower().startswith("bearer "):
             token = authorization[7:].strip()
@@ -499,7 +698,7 @@ class FakeGraph:
                 code=190,
                 subcode=463,
             )
-        if token not in self.access_tokens:
+        if token not in self.access_tokens and token not in self.page_tokens:
             raise GraphError("Invalid OAuth access token - Cannot parse access token", code=190)
         proof = params.get("appsecret_proof")
         if proof is None and self.require_appsecret_proof:
@@ -508,6 +707,7 @@ class FakeGraph:
             expected = hmac.new(self.app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
             if not hmac.compare_digest(proof, expected):
                 raise _bad_param("Invalid appsecret_proof provided in the API argument")
+        return token
 
     def handle(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
@@ -527,11 +727,22 @@ class FakeGraph:
         if method == "POST" and body and content_type == "application/x-www-form-urlencoded":
             form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True)
             params.update({k: v[-1] for k, v in form.items()})
+        document: Any = None
+        if method == "POST" and body and content_type == "application/json":
+            try:
+                document = json.loads(body)
+            except ValueError:
+                document = None
+            if isinstance(document, dict):
+                params.update({k: v for k, v in document.items() if isinstance(v, str)})
         versioned = _VERSIONED.match(path)
+        version = versioned.group(1) if versioned else "v26.0"
         rest = versioned.group(2) if versioned else path.lstrip("/")
         segments = [s for s in rest.split("/") if s]
-        catalog_id = segments[0] if segments and segments[0] in self.catalogs else None
-        response_headers = self._usage_headers(catalog_id)
+        if segments and segments[0] == self.page_id:
+            response_headers = self._usage_headers(self.page_id, "pages")
+        else:
+            response_headers = self._usage_headers(segments[0] if segments and segments[0] in self.catalogs else None)
         response_headers["Content-Type"] = "application/json; charset=UTF-8"
 
         fault = self._take_fault(method, path)
@@ -547,7 +758,7 @@ class FakeGraph:
 
         hang = 0.0
         try:
-            result = self._route(method, segments, params, headers.get("authorization", ""))
+            result = self._route(method, segments, params, headers.get("authorization", ""), document, version)
             if method == "POST" and segments[-1:] != ["access_token"]:
                 hang = self._take_hang(path)
             status = 200
@@ -558,14 +769,35 @@ class FakeGraph:
             payload = json.dumps({"error": exc.error}).encode()
         return status, response_headers, payload, hang
 
-    def _route(self, method: str, segments: list[str], params: dict[str, str], authorization: str) -> Any:
+    def _route(
+        self,
+        method: str,
+        segments: list[str],
+        params: dict[str, str],
+        authorization: str,
+        document: Any = None,
+        version: str = "v26.0",
+    ) -> Any:
         if segments == ["oauth", "access_token"]:
             return self._exchange(params)
-        self._check_auth(params, authorization)
+        token = self._check_auth(params, authorization)
         if not segments:
             raise _no_object(method, "")
         head = segments[0]
         with self._lock:
+            if head == self.page_id and len(segments) == 2:
+                if token not in self.page_tokens:
+                    raise GraphError("(#190) This method must be called with a Page Access Token", code=190)
+                edge = segments[1]
+                if (method, edge) == ("GET", "conversations"):
+                    return self._conversations(params, token, version)
+                if (method, edge) == ("POST", "messages"):
+                    return self._send(document)
+            conversation = next((c for c in self.conversations.values() if c.id == head), None)
+            if conversation is not None and segments[1:] == ["messages"] and method == "GET":
+                if token not in self.page_tokens:
+                    raise GraphError("(#190) This method must be called with a Page Access Token", code=190)
+                return self._messages_page(conversation, params.get("fields", "id"), params, token, version)
             if head in self.catalogs and len(segments) == 2:
                 edge = segments[1]
                 if (method, edge) == ("POST", "items_batch"):
@@ -782,6 +1014,116 @@ class FakeGraph:
             feed.name = params["name"]
         return {"success": True}
 
+    # --- Messenger ------------------------------------------------------------------------
+
+    def _next_url(self, version: str, path: str, params: Mapping[str, str], token: str, after: str) -> str:
+        # Meta's ``next`` is a full URL that repeats the access token in its query string.
+        query = {k: v for k, v in params.items() if k not in ("after", "before", "appsecret_proof")}
+        query.update({"access_token": token, "after": after})
+        return f"{self.url}/{version}/{path}?{urllib.parse.urlencode(query)}"
+
+    def _message_view(self, message: Message, fields: str) -> dict[str, Any]:
+        wanted = _split_fields(fields or "id")
+        view: dict[str, Any] = {"id": message.id}
+        if "created_time" in wanted:
+            view["created_time"] = graph_time(message.created)
+        if "from" in wanted:
+            view["from"] = {
+                "name": message.from_name,
+                "email": f"{message.from_id}@facebook.com",
+                "id": message.from_id,
+            }
+        if "message" in wanted:
+            view["message"] = message.text
+        return view
+
+    def _messages_page(
+        self, conversation: Conversation, fields: str, params: Mapping[str, str], token: str, version: str
+    ) -> dict[str, Any]:
+        newest_first = sorted(conversation.messages, key=lambda m: m.created, reverse=True)
+        start = _offset("m", params.get("after"))
+        chunk = newest_first[start : start + self.message_page_size]
+        answer: dict[str, Any] = {"data": [self._message_view(m, fields) for m in chunk]}
+        if chunk:
+            after = _cursor("m", start + len(chunk))
+            answer["paging"] = {"cursors": {"before": _cursor("m", start), "after": after}}
+            if start + len(chunk) < len(newest_first):
+                query = {"fields": fields}
+                answer["paging"]["next"] = self._next_url(version, f"{conversation.id}/messages", query, token, after)
+        return answer
+
+    def _conversations(self, params: Mapping[str, str], token: str, version: str) -> dict[str, Any]:
+        platform = params.get("platform", "messenger")
+        if platform not in ("messenger", "instagram"):
+            raise _bad_param("Param platform must be one of {MESSENGER, INSTAGRAM}")
+        found = [] if platform == "instagram" else [c for c in self.conversations.values() if c.messages]
+        found.sort(key=lambda c: (c.updated, c.id), reverse=True)
+        try:
+            size = int(params.get("limit") or self.conversation_page_size)
+        except ValueError:
+            raise _bad_param("Param limit must be an integer") from None
+        start = _offset("t", params.get("after"))
+        chunk = found[start : start + size]
+        wanted = _split_fields(params.get("fields", "id"))
+        data = []
+        for conversation in chunk:
+            view: dict[str, Any] = {"id": conversation.id}
+            if "updated_time" in wanted:
+                view["updated_time"] = graph_time(conversation.updated)
+            if "participants" in wanted:
+                people = [
+                    (conversation.name, conversation.psid),
+                    (self.page_name, self.page_id),
+                ]
+                view["participants"] = {"data": [{"name": n, "email": f"{i}@facebook.com", "id": i} for n, i in people]}
+            if "messages" in wanted:
+                view["messages"] = self._messages_page(conversation, wanted["messages"], {}, token, version)
+            data.append(view)
+        answer: dict[str, Any] = {"data": data}
+        if chunk:
+            after = _cursor("t", start + len(chunk))
+            answer["paging"] = {"cursors": {"before": _cursor("t", start), "after": after}}
+            if start + len(chunk) < len(found):
+                answer["paging"]["next"] = self._next_url(
+                    version, f"{self.page_id}/conversations", params, token, after
+                )
+        return answer
+
+    def _send(self, document: Any) -> dict[str, Any]:
+        if not isinstance(document, dict):
+            raise _bad_param("The Send API takes a JSON object body")
+        for name in required_params("Page", "POST", "messages"):
+            if name not in document:
+                raise _bad_param(f"The parameter {name} is required")
+        recipient = document["recipient"]
+        psid = str(recipient.get("id", "")) if isinstance(recipient, dict) else ""
+        messaging_type = document.get("messaging_type", "RESPONSE")
+        if messaging_type not in MESSAGING_TYPES:
+            raise _bad_param("Param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}")
+        message = document.get("message")
+        text = message.get("text") if isinstance(message, dict) else None
+        if not isinstance(text, str) or not text:
+            raise _bad_param("Param message must have a non-empty text")
+        if len(text) > MESSENGER_TEXT_MAX:
+            raise _bad_param(f"Length of param message[text] must be less than or equal to {MESSENGER_TEXT_MAX}")
+        conversation = self.conversations.get(psid)
+        if conversation is None:
+            raise GraphError("(#100) No matching user found", code=100, subcode=2018001)
+        if psid in self.unavailable_psids:
+            raise GraphError("(#551) This person isn't available right now.", code=551, subcode=1545041)
+        last_in = max((m.created for m in conversation.messages if m.from_id == psid), default=None)
+        if last_in is None or self.now() - last_in > timedelta(hours=self.window_hours):
+            raise GraphError(WINDOW_MESSAGE, code=10, subcode=2018278)
+        sent = self.add_message(psid, text, from_page=True)
+        self.calls.append(
+            Call(
+                "POST",
+                f"/{self.page_id}/messages",
+                {"recipient": psid, "messaging_type": str(messaging_type), "text": text},
+            )
+        )
+        return {"recipient_id": psid, "message_id": sent.id}
+
     def wait(self, seconds: float) -> None:
         """Sleep ``seconds`` (cut short by :meth:`stop`)."""
         if seconds > 0:
@@ -832,8 +1174,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token", default="EAAB-good-token")
     parser.add_argument("--catalog-id", default="900100200300")
     parser.add_argument("--in-progress-polls", type=int, default=1)
+    parser.add_argument("--page-id", default="105200300400")
+    parser.add_argument("--page-token", default="EAAP-page-token")
     args = parser.parse_args(argv)
-    fake = FakeGraph(access_tokens={args.token}, catalogs={args.catalog_id}, in_progress_polls=args.in_progress_polls)
+    fake = FakeGraph(
+        access_tokens={args.token},
+        catalogs={args.catalog_id},
+        in_progress_polls=args.in_progress_polls,
+        page_id=args.page_id,
+        page_tokens={args.page_token},
+    )
     fake.start(args.host, args.port)
     print(f"fake Graph API at {fake.url} (catalog {args.catalog_id}; Ctrl-C stops it)", flush=True)
     try:

@@ -83,8 +83,37 @@ def test_the_plugin_shows_up_in_the_plugin_listing(tmp_path: Path) -> None:
         "delist",
         "render_feed",
         "refresh_credentials",
+        "fetch_leads",
+        "send_reply",
+        "handle_webhook",
     }
     (platform,) = info["platforms"]
     assert platform["name"] == "facebook"
-    assert platform["capabilities"] == ["assisted", "delist", "feed", "publish", "update"]
+    assert platform["capabilities"] == [
+        "assisted",
+        "delist",
+        "feed",
+        "leads",
+        "publish",
+        "reply",
+        "update",
+        "webhooks",
+    ]
     assert platform["default_base_url"] == "https://graph.facebook.com"
+
+
+class TestFacebookPageConforms(ConformanceSuite):
+    """Marketplace mode with a Page for Messenger leads (leads, reply and webhooks declared)."""
+
+    @pytest.fixture
+    def target(
+        self, fake: Any, marketplace_settings: dict[str, str], page_credentials: dict[str, str]
+    ) -> ConformanceTarget:
+        return ConformanceTarget(
+            plugin=cashout_facebook,
+            platform="facebook",
+            base_url=fake.url,
+            settings=marketplace_settings,
+            credentials=page_credentials,
+            listing_options={"category": "Furniture"},
+        )

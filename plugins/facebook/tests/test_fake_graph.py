@@ -216,3 +216,59 @@ def test_fake_runs_standalone_and_prints_its_url() -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def test_send_api_required_params_come_from_the_codegen_spec(fake_module: ModuleType) -> None:
+    assert fake_module.required_params("Page", "POST", "messages") == ("recipient",)
+
+
+def test_conversations_speak_graph_shapes(fake: Any) -> None:
+    fake.conversation_page_size = 1
+    fake.add_message("6203948571029384", "Still available?", name="Dana Buyer")
+    fake.add_message("7102938475610293", "Price?", name="Sam Buyer")
+    fields = "participants,updated_time,messages{message,from,created_time,id}"
+    response = httpx.get(
+        f"{fake.url}/v26.0/{fake.page_id}/conversations",
+        params={"platform": "messenger", "fields": fields},
+        headers={"Authorization": f"Bearer {fake.page_token}"},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    (conversation,) = body["data"]
+    assert conversation["id"].startswith("t_")
+    assert conversation["updated_time"].endswith("+0000")
+    people = {p["id"]: p["name"] for p in conversation["participants"]["data"]}
+    assert people == {"7102938475610293": "Sam Buyer", fake.page_id: fake.page_name}
+    (message,) = conversation["messages"]["data"]
+    assert set(message) == {"id", "message", "from", "created_time"}
+    assert message["id"].startswith("m_")
+    assert set(body["paging"]["cursors"]) == {"before", "after"}
+    assert f"access_token={fake.page_token}" in body["paging"]["next"]
+    usage = json.loads(response.headers["X-Business-Use-Case-Usage"])
+    assert usage[fake.page_id][0]["type"] == "pages"
+
+
+def test_page_edges_refuse_a_user_token(fake: Any) -> None:
+    response = httpx.get(
+        f"{fake.url}/v26.0/{fake.page_id}/conversations", headers={"Authorization": f"Bearer {fake.token}"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == 190
+
+
+def test_send_api_enforces_the_window_and_records_sends(fake: Any) -> None:
+    psid = "6203948571029384"
+    fake.add_message(psid, "hello")
+    url = f"{fake.url}/v26.0/{fake.page_id}/messages"
+    auth = {"Authorization": f"Bearer {fake.page_token}"}
+    payload = {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": "hi!"}}
+    sent = httpx.post(url, json=payload, headers=auth)
+    assert sent.status_code == 200
+    assert set(sent.json()) == {"recipient_id", "message_id"}
+    assert fake.sends() == [{"recipient": psid, "messaging_type": "RESPONSE", "text": "hi!"}]
+    missing = httpx.post(url, json={"message": {"text": "hi"}}, headers=auth)
+    assert missing.json()["error"]["message"] == "(#100) The parameter recipient is required"
+    fake.window_hours = 0
+    late = httpx.post(url, json=payload, headers=auth)
+    error = late.json()["error"]
+    assert (late.status_code, error["code"], error["error_subcode"]) == (400, 10, 2018278)

@@ -133,6 +133,7 @@ async def test_publish_registers_the_feed_once_and_waits_for_the_fetch(
 
     assert all(isinstance(o, Pending) for o in outcomes)
     assert [o.external_id for o in outcomes if isinstance(o, Pending)] == [first.item.id, second.item.id]
+    assert isinstance(outcomes[0], Pending)
     assert "next fetch" in outcomes[0].detail
     (feed,) = fake.feeds.values()
     assert feed.schedule == {"interval": "HOURLY", "url": FEED_URL}
