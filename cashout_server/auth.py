@@ -16,8 +16,8 @@ from cashout_server.db.models import ApiToken, utcnow
 from cashout_server.runtime import Runtime
 from cashout_server.security.tokens import TOKEN_PREFIX, Role, Scope, hash_token
 
-PUBLIC_PATHS = {"/healthz", "/readyz", "/schema", "/media/", "/feeds/"}
-"""Paths (and their sub-paths) reachable without a token; signed webhooks add themselves later."""
+PUBLIC_PATHS = {"/healthz", "/readyz", "/schema", "/media/", "/feeds/", "/webhooks/", "/paid"}
+"""Paths (and their sub-paths) reachable without a token; webhooks verify their own signatures."""
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _TOUCH_EVERY = timedelta(minutes=1)
@@ -81,8 +81,11 @@ class TokenAuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=row.id)
 
 
-def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Enforce scopes and roles on every authenticated route.
+
+    Async although it awaits nothing: Litestar runs a plain-function guard in a worker thread,
+    a thread hop on every request that cost more than the rest of the stack together.
 
     Writes (any method but GET/HEAD/OPTIONS) need a ``write`` token. Handlers marked with
     ``opt={"admin": True}`` need an owner or admin user with an ``admin`` token.

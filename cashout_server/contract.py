@@ -192,6 +192,10 @@ class PlatformDescriptor(msgspec.Struct, frozen=True, kw_only=True):
     default_base_url: str | None = None
     """Base URL of the platform's API; a connection's ``base_url`` setting overrides it."""
     description: str = ""
+    leads_interval: int | None = None
+    """Seconds between ``fetch_leads`` calls per account (``None``: the server's default)."""
+    metrics_interval: int | None = None
+    """Seconds between ``fetch_metrics`` calls per account (``None``: the server's default)."""
 
 
 # --- what hooks receive -------------------------------------------------------------------

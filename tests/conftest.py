@@ -219,6 +219,8 @@ class ScriptedPlatform:
         self.publish_results: list[object] = []
         self.status_results: list[object] = []
         self.delist_results: list[object] = []
+        self.reply_results: list[object] = []
+        self.replies: list[ReplyRequest] = []
         self.seen_photos: list[tuple[Any, ...]] = []
         self.calls: list[tuple[str, str]] = []
         self.seen_credentials: list[dict[str, str]] = []
@@ -312,9 +314,10 @@ class ScriptedPlatform:
         ]
 
     @hookimpl
-    async def send_reply(self, ctx: PluginContext, reply: ReplyRequest) -> ReplySent:
+    async def send_reply(self, ctx: PluginContext, reply: ReplyRequest) -> object:
         self.calls.append(("send_reply", reply.idempotency_key))
-        return ReplySent(external_id="r1")
+        self.replies.append(reply)
+        return self._next(self.reply_results, ReplySent(external_id=f"r{len(self.replies)}"))
 
     @hookimpl
     async def handle_webhook(self, ctx: PluginContext, request: WebhookRequest) -> WebhookResponse:

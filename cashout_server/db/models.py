@@ -175,6 +175,8 @@ class Item(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     negotiation: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     """Per-item overrides of the negotiation strategy (accept threshold, rounds, schedule)."""
+    facts: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    """What the seller states buyers may be told (pickup area and times, shipping): replies use only these."""
 
 
 class Photo(Base):
@@ -299,6 +301,7 @@ class Delivery(Base):
 
     connection: Mapped[Connection] = relationship(lazy="raise")
     listing: Mapped[Listing | None] = relationship(lazy="raise")
+    lead: Mapped[Lead | None] = relationship(lazy="raise")
 
 
 class DeliveryAttempt(Base):

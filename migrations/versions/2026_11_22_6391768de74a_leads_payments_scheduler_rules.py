@@ -2,7 +2,7 @@
 
 Revision ID: 6391768de74a
 Revises: 0969483c4aa8
-Create Date: 2026-11-22 07:28:15.352327
+Create Date: 2026-11-22 07:35:48.515551
 """
 
 from collections.abc import Sequence
@@ -254,6 +254,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.add_column(sa.Column('negotiation', sa.JSON(), server_default='{}', nullable=False))
+        batch_op.add_column(sa.Column('facts', sa.JSON(), server_default='{}', nullable=False))
 
     with op.batch_alter_table('sales', schema=None) as batch_op:
         batch_op.add_column(sa.Column('platform', sa.String(length=40), nullable=True))
@@ -281,6 +282,7 @@ def downgrade() -> None:
         batch_op.drop_column('platform')
 
     with op.batch_alter_table('items', schema=None) as batch_op:
+        batch_op.drop_column('facts')
         batch_op.drop_column('negotiation')
 
     with op.batch_alter_table('deliveries', schema=None) as batch_op:

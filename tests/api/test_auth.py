@@ -17,10 +17,12 @@ from cashout_server.security.tokens import hash_token
 Tokens = Any  # the conftest fixture's dataclass (owner, admin, member, read)
 
 Client = AsyncTestClient[Litestar]
-PUBLIC = {"/healthz", "/readyz"}
+PUBLIC = {"/healthz", "/readyz", "/paid"}
 CAPABILITY_URLS = {"/media/{name}", "/feeds/{connection_id}/{token}"}
 """Fetched by platforms, which cannot send a token: the URL itself is the secret."""
 SAFE = {"get", "head", "options"}
+SIGNED_WEBHOOKS = {"/webhooks/stripe", "/webhooks/{platform}/{connection_id}"}
+"""Called by platforms, which sign the body instead of sending a token: unsigned calls are refused."""
 
 
 async def _operations(client: Client) -> list[tuple[str, str, str]]:
@@ -47,6 +49,9 @@ async def test_every_operation_needs_a_token(client: Client) -> None:
         if template in CAPABILITY_URLS:
             assert r.status_code in (400, 404), f"{template} answered {r.status_code} to a made-up secret"
             continue
+        if template in SIGNED_WEBHOOKS:
+            assert r.status_code in (400, 403, 404, 503), f"{template} answered {r.status_code} unsigned"
+            continue
         assert r.status_code == 401, f"{method} {template} answered {r.status_code} without a token"
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["status"] == 401
@@ -55,7 +60,7 @@ async def test_every_operation_needs_a_token(client: Client) -> None:
 async def test_read_token_cannot_write_anywhere(client: Client, tokens: Tokens) -> None:
     client.headers["Authorization"] = f"Bearer {tokens.read}"
     for method, path, template in await _operations(client):
-        if method in SAFE or template in PUBLIC | CAPABILITY_URLS:
+        if method in SAFE or template in PUBLIC | CAPABILITY_URLS | SIGNED_WEBHOOKS:
             continue
         r = await client.request(method.upper(), path, json={})
         assert r.status_code == 403, f"{method} {template} answered {r.status_code} to a read-only token"

@@ -16,6 +16,7 @@ from cashout_server.db.models import Approval, Connection, Delivery, DeliveryAtt
 from cashout_server.deps import Db, RuntimeDep
 from cashout_server.domain.delivery import services
 from cashout_server.domain.delivery.services import DeliveryAction, DeliveryState
+from cashout_server.domain.leads.services import on_reply_decided
 from cashout_server.domain.listings.services import ListingStatus, record
 from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, fetch_page
 from cashout_server.problems import conflict, not_found
@@ -87,6 +88,10 @@ class ApprovalOut(msgspec.Struct, kw_only=True):
     created_at: datetime
     decided_at: datetime | None
     note: str
+    lead_id: str | None = None
+    """For replies: the conversation (``GET /api/v1/leads/{lead_id}``)."""
+    message_id: str | None = None
+    """For replies: the drafted message on that lead."""
 
 
 class Decision(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -263,11 +268,16 @@ def _approval_out(approval: Approval) -> ApprovalOut:
         created_at=approval.created_at,
         decided_at=approval.decided_at,
         note=approval.note,
+        lead_id=delivery.lead.public_id if delivery.lead is not None else None,
+        message_id=str(delivery.payload["message"])
+        if delivery.lead is not None and "message" in delivery.payload
+        else None,
     )
 
 
 _APPROVAL_LOAD = (
     selectinload(Approval.delivery).selectinload(Delivery.connection),
+    selectinload(Approval.delivery).selectinload(Delivery.lead),
     selectinload(Approval.delivery).selectinload(Delivery.listing).selectinload(Listing.item),
     selectinload(Approval.delivery).selectinload(Delivery.listing).selectinload(Listing.connection),
 )
@@ -346,6 +356,8 @@ class ApprovalController(Controller):
             delivery = await services.decide(db, runtime, approval, approve=approve, user_id=user_id, note=note)
         except services.DeliveryConflict as exc:
             raise conflict(str(exc)) from None
+        if delivery.lead_id is not None:
+            await on_reply_decided(db, delivery, approve=approve, note=note)
         listing = approval.delivery.listing
         if listing is not None:
             if approve:

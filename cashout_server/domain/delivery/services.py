@@ -53,6 +53,8 @@ class DeliveryAction(enum.StrEnum):
     DELIST = "delist"
     CHECK = "check"
     """Ask the platform about a listing it has not decided on (after ``Pending``)."""
+    REPLY = "reply"
+    """Send a message to a buyer (``lead_id`` set; the text is the lead message in the payload)."""
 
 
 OPEN_STATES = (DeliveryState.AWAITING_APPROVAL, DeliveryState.QUEUED, DeliveryState.IN_FLIGHT)
@@ -60,6 +62,7 @@ _GATED = {
     DeliveryAction.PUBLISH: Action.PUBLISH,
     DeliveryAction.UPDATE: Action.UPDATE,
     DeliveryAction.DELIST: Action.DELIST,
+    DeliveryAction.REPLY: Action.REPLY,
 }
 
 
@@ -100,7 +103,9 @@ async def enqueue(
     not_before: datetime | None = None,
     must_check: bool = False,
     approval: bool = True,
+    require_approval: bool = False,
     summary: str = "",
+    lead_id: int | None = None,
 ) -> Delivery:
     """Add a delivery to the outbox in the caller's transaction (the caller commits).
 
@@ -114,16 +119,19 @@ async def enqueue(
         not_before: earliest time to attempt it (default: now).
         must_check: an earlier attempt may have been applied; ask ``check_status`` before sending.
         approval: apply the approval policy (``False`` for takedowns after a sale, which must not wait).
+        require_approval: wait for a person whatever the policy says (an uncertain auto-reply).
         summary: what a person approving it reads.
+        lead_id: the conversation a reply answers.
 
     Returns:
         The new delivery (``queued`` or ``awaiting_approval``).
     """
-    waits = approval and approval_required(runtime, connection, action)
+    waits = require_approval or (approval and approval_required(runtime, connection, action))
     delivery = Delivery(
         public_id=new_id("delivery"),
         connection_id=connection.id,
         listing_id=listing.id if listing is not None else None,
+        lead_id=lead_id,
         action=action.value,
         idempotency_key=uuid.uuid4().hex,
         payload=dict(payload or {}),
@@ -257,7 +265,7 @@ async def recover_abandoned(session: AsyncSession, *, everything: bool = False) 
     rows = list(await session.scalars(query.with_for_update(skip_locked=True)))
     for row in rows:
         # The plugin may have been called and may have applied it; a publication is checked first.
-        row.must_check = row.must_check or row.action == DeliveryAction.PUBLISH
+        row.must_check = row.must_check or row.action in (DeliveryAction.PUBLISH, DeliveryAction.REPLY)
         row.state = DeliveryState.QUEUED.value
         row.next_attempt_at = now
         row.lease_until = None

@@ -44,6 +44,7 @@ from cashout_server.contract import (
     TransientError,
 )
 from cashout_server.db.models import Connection, Delivery, DeliveryAttempt, Listing, ListingEvent, utcnow
+from cashout_server.domain.accounts.services import call_with_refresh
 from cashout_server.domain.delivery.controls import Breaker, RateGate, full_jitter
 from cashout_server.domain.delivery.services import (
     OPEN_STATES,
@@ -52,6 +53,7 @@ from cashout_server.domain.delivery.services import (
     enqueue,
     recover_abandoned,
 )
+from cashout_server.domain.leads.sending import ReplyGone, load_reply, record_reply_failure, record_reply_outcome
 from cashout_server.domain.listings.services import (
     ListingStatus,
     apply_outcome,
@@ -75,6 +77,7 @@ _HOOKS = {
     DeliveryAction.UPDATE: "update_listing",
     DeliveryAction.DELIST: "delist",
     DeliveryAction.CHECK: "check_status",
+    DeliveryAction.REPLY: "send_reply",
 }
 
 
@@ -252,7 +255,7 @@ class DeliveryWorker:
             blocking = (
                 select(earlier.id)
                 .where(
-                    earlier.listing_id == Delivery.listing_id,
+                    or_(earlier.listing_id == Delivery.listing_id, earlier.lead_id == Delivery.lead_id),
                     earlier.id < Delivery.id,
                     earlier.action != DeliveryAction.CHECK.value,
                     earlier.state.in_([s.value for s in OPEN_STATES]),
@@ -411,6 +414,8 @@ class DeliveryWorker:
             await session.rollback()
             return None
         action = DeliveryAction(delivery.action)
+        if action is DeliveryAction.REPLY:
+            return await self._attempt_reply(session, delivery, claim, started)
         listing = delivery.listing
         if (
             listing is None
@@ -483,6 +488,63 @@ class DeliveryWorker:
             await session.commit()
         return result
 
+    async def _attempt_reply(self, session: AsyncSession, delivery: Delivery, claim: _Claim, started: datetime) -> str:
+        """Send one reply to a buyer. A reply cannot be looked up afterwards, so it is never re-sent blindly."""
+        try:
+            lead, message, request = await load_reply(session, delivery)
+        except ReplyGone as exc:
+            async with self._db():
+                settled = await self._finish(session, delivery, DeliveryState.CANCELLED, str(exc), hook="-")
+                await session.commit()
+            return settled
+        if delivery.must_check:
+            async with self._db():
+                why = "the worker stopped while sending it"
+                await record_reply_failure(session, delivery, why, unknown=True)
+                settled = await self._finish(session, delivery, DeliveryState.UNKNOWN, why, hook="send_reply")
+                await session.commit()
+            return settled
+        connection = delivery.connection
+        await session.commit()
+        attempt = DeliveryAttempt(
+            delivery_id=delivery.id, number=delivery.attempts, hook="send_reply", outcome="started", started_at=started
+        )
+        outcome: object = None
+        error: Exception | None = None
+        try:
+            outcome = await call_with_refresh(self.runtime, connection, "send_reply", reply=request)
+        except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded below
+            error = exc
+        async with self._db():
+            session.add(attempt)
+            if isinstance(error, HookNotImplemented):
+                attempt.outcome = "not_implemented"
+                await record_reply_failure(session, delivery, str(error), unknown=False)
+                result = await self._finish(
+                    session, delivery, DeliveryState.DEAD, str(error), hook="send_reply", attempt=attempt
+                )
+            elif isinstance(error, OutcomeUnknown | PluginCrashed):
+                self.breaker(claim.platform).trial_in_flight = False
+                attempt.outcome = "unknown"
+                attempt.finished_at = utcnow()
+                attempt.detail = str(error)[:2000]
+                await record_reply_failure(session, delivery, str(error), unknown=True)
+                result = await self._finish(
+                    session, delivery, DeliveryState.UNKNOWN, f"may have been sent: {error}", hook="send_reply"
+                )
+            elif error is not None:
+                result = await self._failed(session, delivery, attempt, error, claim, hook="send_reply")
+                if delivery.state == DeliveryState.DEAD:
+                    await record_reply_failure(session, delivery, str(error), unknown=False)
+            else:
+                self.breaker(claim.platform).success()
+                attempt.outcome = type(outcome).__name__.lower()
+                attempt.finished_at = utcnow()
+                tag = await record_reply_outcome(session, lead, message, outcome)
+                result = await self._finish(session, delivery, DeliveryState.DONE, None, hook="send_reply", result=tag)
+            await session.commit()
+        return result
+
     async def _settle(
         self, session: AsyncSession, delivery: Delivery, attempt: DeliveryAttempt, outcome: object, claim: _Claim
     ) -> str:
@@ -538,7 +600,6 @@ class DeliveryWorker:
         hook: str,
     ) -> str:
         listing = delivery.listing
-        assert listing is not None
         action = DeliveryAction(delivery.action)
         breaker = self.breaker(claim.platform)
         attempt.finished_at = utcnow()
@@ -567,7 +628,8 @@ class DeliveryWorker:
             connection.status_detail = str(exc) or "the platform no longer accepts the credentials"
             delivery.attempts -= 1
             message = f"waiting for the account to be reconnected: {connection.status_detail}"
-            listing.last_error = message
+            if listing is not None:
+                listing.last_error = message
             return await self._requeue(session, delivery, message, utcnow())
         unknown = isinstance(exc, OutcomeUnknown | PluginCrashed) and action is DeliveryAction.PUBLISH
         if isinstance(exc, PluginCrashed) and not unknown:
@@ -580,6 +642,7 @@ class DeliveryWorker:
         else:
             breaker.trial_in_flight = False
         if unknown:
+            assert listing is not None
             delivery.must_check = True
             listing.last_error = f"outcome unknown: {exc}"
             await record(
@@ -604,7 +667,7 @@ class DeliveryWorker:
             retry_after or 0.0,
             full_jitter(delivery.attempts, base=self.settings.backoff_base, cap=self.settings.backoff_cap),
         )
-        if action is DeliveryAction.PUBLISH and not unknown:
+        if action is DeliveryAction.PUBLISH and not unknown and listing is not None:
             await record(session, listing, ListingStatus.QUEUED, f"attempt {delivery.attempts} failed: {exc}; retrying")
         return await self._requeue(
             session, delivery, f"attempt {delivery.attempts} failed: {exc}", utcnow() + timedelta(seconds=wait)

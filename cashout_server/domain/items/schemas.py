@@ -15,6 +15,20 @@ Title = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
 Description = Annotated[str, msgspec.Meta(max_length=50_000)]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Quantity = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+Facts = Annotated[
+    dict[Annotated[str, msgspec.Meta(min_length=1, max_length=50)], Annotated[str, msgspec.Meta(max_length=500)]],
+    msgspec.Meta(
+        max_length=30,
+        description="what buyers may be told, e.g. pickup_area, pickup_times, shipping; replies use only these",
+    ),
+]
+NegotiationSettings = Annotated[
+    dict[str, int | float],
+    msgspec.Meta(
+        max_length=20,
+        description="negotiation strategy overrides: accept_at_minor, max_rounds, round_concession, ...",
+    ),
+]
 
 
 class Condition(enum.StrEnum):
@@ -62,6 +76,8 @@ class ItemOut(msgspec.Struct, kw_only=True):
     cost_basis_minor: int | None
     list_price_minor: int
     floor_price_minor: int | None
+    facts: dict[str, str]
+    negotiation: dict[str, int | float]
     status: ItemStatus
     photo_count: int
     created_at: datetime
@@ -83,6 +99,8 @@ class ItemCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     currency: Currency = "USD"
     cost_basis_minor: Minor | None = None
     floor_price_minor: Minor | None = None
+    facts: Facts = {}
+    negotiation: NegotiationSettings = {}
     status: ItemStatus = ItemStatus.DRAFT
 
 
@@ -101,4 +119,6 @@ class ItemUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     currency: Currency | msgspec.UnsetType = msgspec.UNSET
     cost_basis_minor: Minor | msgspec.UnsetType | None = msgspec.UNSET
     floor_price_minor: Minor | msgspec.UnsetType | None = msgspec.UNSET
+    facts: Facts | msgspec.UnsetType = msgspec.UNSET
+    negotiation: NegotiationSettings | msgspec.UnsetType = msgspec.UNSET
     status: ItemStatus | msgspec.UnsetType = msgspec.UNSET

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cashout_server.db.models import Item, Photo
 from cashout_server.domain.items.schemas import IDENTIFIER_PATTERNS, ItemCreate, ItemUpdate
+from cashout_server.domain.negotiation.engine import Strategy
 from cashout_server.ids import new_id
 
 
@@ -39,6 +40,10 @@ def clean_identifiers(values: dict[str, str]) -> dict[str, str]:
 def _check_prices(item: Item) -> None:
     if item.floor_price_minor is not None and item.floor_price_minor > item.list_price_minor:
         raise ItemInvalid("floor_price_minor must not be above list_price_minor")
+    try:
+        Strategy.from_item(item.list_price_minor, item.floor_price_minor, item.negotiation or {})
+    except ValueError as exc:
+        raise ItemInvalid(f"negotiation: {exc}") from None
 
 
 async def sku_taken(session: AsyncSession, sku: str | None, *, except_id: int | None = None) -> bool:

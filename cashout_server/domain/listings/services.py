@@ -24,7 +24,6 @@ from sqlalchemy.orm import selectinload
 
 from cashout_server.contract import (
     Absent,
-    AuthExpired,
     Capability,
     Delisted,
     ItemData,
@@ -37,11 +36,10 @@ from cashout_server.contract import (
     Sold,
 )
 from cashout_server.db.models import Connection, Delivery, Item, Listing, ListingEvent, Photo, utcnow
-from cashout_server.domain.accounts.services import plugin_context, refresh_credentials
+from cashout_server.domain.accounts.services import call_with_refresh
 from cashout_server.domain.delivery.services import DeliveryAction, DeliveryState, enqueue, open_deliveries
 from cashout_server.domain.delivery.services import cancel as cancel_delivery
 from cashout_server.domain.photos.services import platform_photos
-from cashout_server.hooks import call_targeted
 from cashout_server.ids import new_id
 from cashout_server.runtime import Runtime
 
@@ -108,6 +106,12 @@ async def create_listing(
     return listing
 
 
+COPY_TITLE = "copy_title"
+"""Listing option: the title written for this platform (``POST /listings/{id}/copy``), sent instead of the item's."""
+COPY_DESCRIPTION = "copy_description"
+"""Listing option: the description written for this platform, sent instead of the item's."""
+
+
 async def build_request(session: AsyncSession, runtime: Runtime, listing: Listing, item: Item) -> ListingRequest:
     """What a plugin receives for ``listing``: the item, its photos prepared for the platform, ids.
 
@@ -135,8 +139,8 @@ async def build_request(session: AsyncSession, runtime: Runtime, listing: Listin
         item=ItemData(
             id=item.public_id,
             sku=item.sku,
-            title=item.title,
-            description=item.description,
+            title=listing.options.get(COPY_TITLE) or item.title,
+            description=listing.options.get(COPY_DESCRIPTION) or item.description,
             condition=item.condition,
             category=item.category,
             brand=item.brand,
@@ -146,7 +150,10 @@ async def build_request(session: AsyncSession, runtime: Runtime, listing: Listin
         ),
         photos=refs,
         external_id=listing.external_id,
-        options={**listing.options, **({"manage_url": listing.manage_url} if listing.manage_url else {})},
+        options={
+            **{k: v for k, v in listing.options.items() if k not in (COPY_TITLE, COPY_DESCRIPTION)},
+            **({"manage_url": listing.manage_url} if listing.manage_url else {}),
+        },
     )
 
 
@@ -161,15 +168,7 @@ async def load_listing(session: AsyncSession, public_id: str) -> Listing | None:
 
 async def call_hook(runtime: Runtime, listing: Listing, hook: str, request: ListingRequest) -> Any:
     """Call ``hook`` for ``listing``; on ``AuthExpired`` refresh the credentials once and retry once."""
-    platform = listing.connection.platform
-    async with plugin_context(runtime, listing.connection) as ctx:
-        try:
-            return await call_targeted(runtime.registry, platform, hook, ctx=ctx, listing=request)
-        except AuthExpired:
-            if not await refresh_credentials(runtime, listing.connection, ctx):
-                raise
-    async with plugin_context(runtime, listing.connection) as ctx:
-        return await call_targeted(runtime.registry, platform, hook, ctx=ctx, listing=request)
+    return await call_with_refresh(runtime, listing.connection, hook, listing=request)
 
 
 def _action(kind: str, outcome: NeedsAction) -> dict[str, Any]:
