@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -81,29 +82,45 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, owner_email: s
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     ensure_data_dir(settings)
-    upgrade(settings.database_url)
+    from cashout_server.leader import AlreadyRunning, ProcessLock, sqlite_path
 
-    async def prepare(runtime: Any) -> str | None:
-        await check_credentials_decrypt(runtime)
-        async with runtime.session() as session:
-            issued = await ensure_owner(session, owner_email)
-            await session.commit()
-        return issued.secret if issued else None
-
+    database_file = sqlite_path(settings.database_url)
+    # Held for the life of this process (the kernel drops it when the process ends, however it ends).
+    process_lock = ProcessLock(database_file) if database_file is not None else None
+    if process_lock is not None:
+        try:
+            process_lock.acquire()
+        except AlreadyRunning as exc:
+            raise click.ClickException(str(exc)) from None
     try:
-        first_token = _run(prepare, settings)
-    except StartupError as exc:
-        raise click.ClickException(str(exc)) from None
-    if first_token:
-        click.echo("")
-        click.echo(f"First start: created the owner {owner_email}. Their admin token, shown only this once:")
-        click.echo(f"    {first_token}")
-        click.echo("Keep it safe (a password manager). Make more with `cashout token create`.")
-        click.echo("")
-    # create_app builds the runtime itself, so the app's shutdown closes it (photo workers, HTTP).
-    app = create_app(settings, scheduler=not no_scheduler)
-    click.echo(f"cashout is serving at http://{settings.server.host}:{settings.server.port}  (API docs: /schema)")
-    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_level=settings.server.log_level.lower())
+        upgrade(settings.database_url)
+
+        async def prepare(runtime: Any) -> str | None:
+            await check_credentials_decrypt(runtime)
+            async with runtime.session() as session:
+                issued = await ensure_owner(session, owner_email)
+                await session.commit()
+            return issued.secret if issued else None
+
+        try:
+            first_token = _run(prepare, settings)
+        except StartupError as exc:
+            raise click.ClickException(str(exc)) from None
+        if first_token:
+            click.echo("")
+            click.echo(f"First start: created the owner {owner_email}. Their admin token, shown only this once:")
+            click.echo(f"    {first_token}")
+            click.echo("Keep it safe (a password manager). Make more with `cashout token create`.")
+            click.echo("")
+        # create_app builds the runtime itself, so the app's shutdown closes it (photo workers, HTTP).
+        app = create_app(settings, scheduler=not no_scheduler)
+        click.echo(f"cashout is serving at http://{settings.server.host}:{settings.server.port}  (API docs: /schema)")
+        uvicorn.run(
+            app, host=settings.server.host, port=settings.server.port, log_level=settings.server.log_level.lower()
+        )
+    finally:
+        if process_lock is not None:
+            process_lock.release()
 
 
 # --- db ----------------------------------------------------------------------------------
@@ -137,6 +154,151 @@ def db_current() -> None:
     click.echo(f"database: {current or '(empty)'}\ncode:     {head}")
     if current != head:
         sys.exit(1)
+
+
+# --- jobs, backup and restore ---------------------------------------------------------------
+
+
+@main.group()
+def jobs() -> None:
+    """Scheduled jobs: what runs when, and running one now."""
+
+
+def _ago(when: datetime | None) -> str:
+    if when is None:
+        return "-"
+    seconds = (when - datetime.now(UTC)).total_seconds()
+    span = abs(seconds)
+    text = f"{span:.0f}s" if span < 120 else f"{span / 60:.0f}m" if span < 7200 else f"{span / 3600:.1f}h"
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+@jobs.command("list")
+def jobs_list() -> None:
+    """List the jobs with their next run, last run and last failure, and who runs them."""
+    from cashout_server.domain.jobs.services import job_statuses, leader
+
+    async def go(runtime: Any) -> tuple[Any, Any]:
+        async with runtime.session() as session:
+            return await job_statuses(session, runtime), await leader(runtime)
+
+    statuses, lease = _run(go)
+    if lease is None or not lease.live:
+        click.echo("leader: none (no server is running the jobs right now)")
+    else:
+        click.echo(f"leader: {lease.holder} since {lease.since:%Y-%m-%d %H:%M:%S} UTC")
+    click.echo(f"{'JOB':<28} {'EVERY':>8} {'NEXT':>12} {'LAST RUN':<24} LAST FAILURE")
+    for s in statuses:
+        every = f"{s.interval / 60:.0f}m" if s.interval else "on demand"
+        last = f"{s.last_run.state} {_ago(s.last_run.finished_at or s.last_run.started_at)}" if s.last_run else "never"
+        if s.running:
+            last = "running now"
+        failure = ""
+        if s.last_failure is not None:
+            failure = f"{_ago(s.last_failure.finished_at)}: {(s.last_failure.error or s.last_failure.state)[:60]}"
+        click.echo(f"{s.spec.id:<28} {every:>8} {_ago(s.next_run_at):>12} {last:<24} {failure}")
+
+
+@jobs.command("run")
+@click.argument("job_id")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the run to finish.")
+@click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait.")
+def jobs_run(job_id: str, wait: bool, timeout: float) -> None:
+    """Queue a run of JOB_ID now; the server holding the scheduler lease starts it within a second."""
+    import time
+
+    from cashout_server.db.models import JobRun
+    from cashout_server.domain.jobs.services import UnknownJob, leader, request_run
+
+    async def queue(runtime: Any) -> tuple[str, Any]:
+        async with runtime.session() as session:
+            run = await request_run(session, runtime, job_id, user_id=None)
+        return run.public_id, await leader(runtime)
+
+    try:
+        run_id, lease = _run(queue)
+    except UnknownJob:
+        raise click.ClickException(f"no job {job_id!r}; `cashout jobs list` shows them") from None
+    click.echo(f"queued {run_id}")
+    if lease is None or not lease.live:
+        click.echo("no server is running the jobs right now: the run starts when one does")
+        return
+    if not wait:
+        return
+
+    async def look(runtime: Any) -> JobRun | None:
+        async with runtime.session() as session:
+            found: JobRun | None = await session.scalar(select(JobRun).where(JobRun.public_id == run_id))
+            return found
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = _run(look)
+        if run is not None and run.state not in ("queued", "running"):
+            click.echo(f"{run.state}: {json.dumps(run.summary)}" + (f"\n{run.error}" if run.error else ""))
+            if run.state != "ok":
+                sys.exit(1)
+            return
+        time.sleep(0.5)
+    raise click.ClickException(f"{run_id} has not finished after {timeout:.0f} s; see `cashout jobs list`")
+
+
+@main.command()
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Archive to write, or a folder for it (default: the backup folder in the data folder).",
+)
+def backup(output: Path | None) -> None:
+    """Back up the database, photos and key file into one archive (safe while the server runs)."""
+    from cashout_server.backup import BackupError, create_backup
+
+    try:
+        result = _run(lambda rt: create_backup(rt, output))
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = sum(result.counts.values())
+    click.echo(f"backup written to {result.path} ({result.size / 1e6:.1f} MB, {rows} rows)")
+    if result.has_key:
+        click.echo(
+            "It holds the encryption key of stored platform credentials: keep it as safe as the data folder "
+            "(it is readable only by you)."
+        )
+    else:
+        click.echo("The key comes from CASHOUT_SECRET_KEYS and is not in the archive: keep those keys with it.")
+
+
+@main.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(archive: Path, yes: bool) -> None:
+    """Replace the database, photos and key file with those of ARCHIVE (stop the server first)."""
+    from cashout_server.backup import BackupError, count_rows, describe, read_manifest, restore_backup
+
+    settings = _settings()
+    try:
+        manifest = read_manifest(archive)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(describe(manifest))
+    if not yes:
+        click.confirm(
+            f"Replace the data of {settings.data_dir} with this backup? What is replaced is kept beside it "
+            "as *.pre-restore-<time>",
+            abort=True,
+        )
+    try:
+        asyncio.run(restore_backup(settings, archive))
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    expected = {k: int(v) for k, v in manifest.get("counts", {}).items()}
+    counts = _run(lambda rt: count_rows(rt, expected), settings)
+    differ = {k: (expected.get(k), counts.get(k)) for k in expected if counts.get(k) != expected.get(k)}
+    if differ:
+        raise click.ClickException(f"restored, but row counts differ from the backup's: {differ}")
+    click.echo(f"restored: {sum(counts.values())} rows in {len(counts)} tables, equal to the backup's counts.")
+    click.echo("Start the server (`cashout serve`); it applies any newer migrations first.")
 
 
 # --- config ------------------------------------------------------------------------------

@@ -421,12 +421,14 @@ async def test_sweep_queues_a_check_for_pending_listings_that_have_none(
     scripted.publish_results = [Pending(detail="review")]
     await api.post(f"/api/v1/listings/{listing}/publish")
     await worker.run_once()
-    assert await sweep_pending(runtime) == {"checks_queued": 0}, "the pending outcome queued its own check"
+    assert await sweep_pending(runtime) == {"checks_queued": 0, "unknown_rechecked": 0}, (
+        "the pending outcome queued its own check"
+    )
     async with runtime.session() as session:
         await session.execute(update(Delivery).where(Delivery.action == "check").values(state="cancelled"))
         await session.commit()
-    assert await sweep_pending(runtime) == {"checks_queued": 1}
-    assert await sweep_pending(runtime) == {"checks_queued": 0}
+    assert await sweep_pending(runtime) == {"checks_queued": 1, "unknown_rechecked": 0}
+    assert await sweep_pending(runtime) == {"checks_queued": 0, "unknown_rechecked": 0}
 
 
 async def test_a_queued_update_never_revives_a_listing_that_sold(

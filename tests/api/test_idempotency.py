@@ -275,7 +275,10 @@ async def test_purge_removes_only_expired_keys(api: httpx.AsyncClient, runtime: 
     assert await purge_idempotency_keys(runtime) == {"deleted": 1}
     assert [r.key for r in await records(runtime)] == ["fresh"]
     assert await purge_idempotency_keys(runtime) == {"deleted": 0}
-    assert JOBS["idempotency.purge"] == (purge_idempotency_keys, 3600)
+    assert (JOBS["idempotency.purge"].func, JOBS["idempotency.purge"].interval_seconds) == (
+        purge_idempotency_keys,
+        3600,
+    )
 
 
 def test_retention_is_at_least_24_hours(tmp_path: Path, no_env: None) -> None:
