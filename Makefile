@@ -7,7 +7,7 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 PG_ADMIN ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint format typecheck pytest test-postgres test-slow bench bench-photos bench-fanout docs install lock clean
+.PHONY: help serve test lint format typecheck pytest test-postgres test-slow bench bench-photos bench-fanout bench-load docs install lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,13 +47,16 @@ test-postgres: $(STAMP) ## The database tests again on a fresh PostgreSQL databa
 test-slow: $(STAMP) ## The long fault runs: the SIGKILL test over its 20 slow seeds (about 8 minutes)
 	$(BIN)/python -m pytest -m slow tests/test_kill.py
 
-bench: bench-photos bench-fanout ## Every benchmark (each prints figures against its in-run baseline)
+bench: bench-photos bench-fanout bench-load ## Every benchmark (each prints figures against its in-run baseline)
 
 bench-photos: $(STAMP) ## Photo variants vs. naive Pillow: speed, two workers, peak memory
 	$(BIN)/python benchmarks/photos.py
 
 bench-fanout: $(STAMP) ## 1,000 publications over 3 fake platforms: throughput vs. the limits' bound, CPU per request
 	$(BIN)/python benchmarks/fanout.py
+
+bench-load: $(STAMP) ## List endpoints under load on SQLite and PostgreSQL x1/x3 vs. a bare Litestar app (PG_ADMIN=admin URL)
+	PG_ADMIN="$(PG_ADMIN)" $(BIN)/python benchmarks/load.py
 
 docs: $(STAMP) ## Regenerate docs/plugins.md and docs/configuration.md from the docstrings
 	$(BIN)/python -m cashout_server.docgen docs

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 
 from cashout_server.auth import principal_of
 from cashout_server.db.models import Item, Listing
@@ -16,7 +16,7 @@ from cashout_server.domain.items import services
 from cashout_server.domain.items.schemas import Condition, ItemCreate, ItemOut, ItemStatus, ItemUpdate
 from cashout_server.domain.listings.services import LISTED_FIELDS, queue_updates
 from cashout_server.domain.sales.services import SaleInvalid, record_sale
-from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, fetch_page
+from cashout_server.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, encode_cursor
 from cashout_server.problems import ProblemError, conflict, not_found
 
 _LIVE = ("published", "pending", "publishing", "unknown", "needs_action")
@@ -38,10 +38,40 @@ def item_out(item: Item, photo_count: int) -> ItemOut:
         cost_basis_minor=item.cost_basis_minor,
         list_price_minor=item.list_price_minor,
         floor_price_minor=item.floor_price_minor,
+        facts=dict(item.facts or {}),
+        negotiation=dict(item.negotiation or {}),
         status=ItemStatus(item.status),
         photo_count=photo_count,
         created_at=item.created_at,
         updated_at=item.updated_at,
+    )
+
+
+_ITEM_COLUMNS = tuple(Item.__table__.c)
+
+
+def _item_row_out(row: Row[Any], photo_count: int) -> ItemOut:
+    """:func:`item_out` for a Core row of :data:`_ITEM_COLUMNS`."""
+    return ItemOut(
+        id=row.public_id,
+        sku=row.sku,
+        title=row.title,
+        description=row.description,
+        condition=Condition(row.condition),
+        category=row.category,
+        brand=row.brand,
+        identifiers=dict(row.identifiers),
+        quantity=row.quantity,
+        currency=row.currency,
+        cost_basis_minor=row.cost_basis_minor,
+        list_price_minor=row.list_price_minor,
+        floor_price_minor=row.floor_price_minor,
+        facts=dict(row.facts or {}),
+        negotiation=dict(row.negotiation or {}),
+        status=ItemStatus(row.status),
+        photo_count=photo_count,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -73,7 +103,8 @@ class ItemController(Controller):
         cursor: Cursor = None,
     ) -> Page[ItemOut]:
         """Items, oldest first, filtered by status, category, SKU or title words."""
-        query = select(Item)
+        # Core columns straight into ItemOut: no ORM identity map or attribute instrumentation per row.
+        query = select(*_ITEM_COLUMNS)
         if status is not None:
             query = query.where(Item.status == status.value)
         if category:
@@ -83,12 +114,12 @@ class ItemController(Controller):
         for word in (q or "").split():
             escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(func.lower(Item.title).like(f"%{escaped}%", escape="\\"))
-        page, after = await fetch_page(db, query, Item.id, limit, cursor)
-        counts = await services.photo_counts(db, [i.id for i in page])
-        return Page(
-            data=[item_out(i, counts.get(i.id, 0)) for i in page],
-            next_cursor=after,
-        )
+        query = query.where(Item.id > decode_cursor(cursor)).order_by(Item.id).limit(limit + 1)
+        page = (await db.execute(query)).all()
+        after = encode_cursor(page[limit - 1].id) if len(page) > limit else None
+        page = page[:limit]
+        counts = await services.photo_counts(db, [r.id for r in page])
+        return Page(data=[_item_row_out(r, counts.get(r.id, 0)) for r in page], next_cursor=after)
 
     @post("/", operation_id="createItem")
     async def create_item(self, db: Db, data: JSONBody[ItemCreate]) -> ItemOut:
