@@ -47,6 +47,7 @@ from cashout_server import (
     parse_retry_after,
     transport_error,
 )
+from cashout_server.testing.loopback import LoopbackServer
 
 __all__ = ["FakePlatformPlugin", "FakePlatformServer", "Faults", "Mutation", "Posting"]
 
@@ -94,7 +95,7 @@ class Mutation:
 
 
 @dataclass
-class FakePlatformServer:
+class FakePlatformServer(LoopbackServer):
     """The fake platform on ``127.0.0.1``, served from its own thread and event loop."""
 
     faults: Faults = field(default_factory=Faults)
@@ -113,6 +114,7 @@ class FakePlatformServer:
     port: int = 0
 
     def __post_init__(self) -> None:
+        self.thread_name = f"fake-{self.name}"
         self._rng = random.Random(self.seed)  # noqa: S311 - reproducible fault draws, not secrets
 
     @property
@@ -136,56 +138,14 @@ class FakePlatformServer:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def start(self, port: int = 0) -> FakePlatformServer:
-        """Start serving in a background thread; returns once the port is bound."""
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            assert self._loop is not None
-            asyncio.set_event_loop(self._loop)
-            self._loop.run_until_complete(self._serve(port))
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name=f"fake-{self.name}", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the fake platform did not start")
-        return self
-
-    def stop(self) -> None:
-        """Stop the server and its thread."""
-        loop = self._loop
-        if loop is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        loop.close()
-        self._loop = None
-
-    def __enter__(self) -> FakePlatformServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _serve(self, port: int) -> None:
+    def build_app(self) -> web.Application:
+        """The routes of this fake."""
         app = web.Application(middlewares=[self._count])
         app.router.add_post("/v1/listings", self._create)
         app.router.add_get("/v1/listings", self._find)
         app.router.add_patch("/v1/listings/{id}", self._update)
         app.router.add_delete("/v1/listings/{id}", self._delete)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return app
 
     # --- the platform ---------------------------------------------------------------------
 
