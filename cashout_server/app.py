@@ -22,11 +22,18 @@ from cashout_server.auth import PUBLIC_PATHS, TokenAuthMiddleware, access_guard
 from cashout_server.db.migrate import current_revision, head_revision
 from cashout_server.deps import RuntimeDep
 from cashout_server.domain.accounts.controllers import ConnectionController
+from cashout_server.domain.automation.controllers import ItemEventController, RuleController
 from cashout_server.domain.delivery.controllers import ApprovalController, DeliveryController
 from cashout_server.domain.delivery.worker import DeliveryWorker
 from cashout_server.domain.feeds.controllers import FeedController
 from cashout_server.domain.items.controllers import ItemController
+from cashout_server.domain.jobs.controllers import JobController
+from cashout_server.domain.leads.controllers import LeadController
+from cashout_server.domain.leads.webhooks import PlatformWebhookController
 from cashout_server.domain.listings.controllers import ListingController
+from cashout_server.domain.listings.copy import ListingCopyController
+from cashout_server.domain.metrics.controllers import MetricController
+from cashout_server.domain.payments.controllers import PaymentController, StripeWebhookController, paid_page
 from cashout_server.domain.photos.controllers import MediaController, PhotoController, PhotoUploadController
 from cashout_server.domain.platforms.controllers import PluginController
 from cashout_server.domain.sales.controllers import SaleController
@@ -90,18 +97,18 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await check_credentials_decrypt(rt)
-        sched = create_scheduler(rt) if scheduler else None
+        sched = create_scheduler(rt) if scheduler and rt.settings.scheduler.enabled else None
         worker = DeliveryWorker(rt) if run_worker else None
         if worker is not None:
             rt.delivery_worker = worker
             await worker.start()
         if sched is not None:
-            sched.start()
+            await sched.start()
         try:
             yield
         finally:
             if sched is not None:
-                sched.shutdown(wait=False)
+                await sched.stop()
             if worker is not None:
                 await worker.stop()
                 rt.delivery_worker = None
@@ -142,11 +149,21 @@ def create_app(
             PhotoController,
             MediaController,
             ListingController,
+            ListingCopyController,
             DeliveryController,
             ApprovalController,
             SaleController,
+            PaymentController,
+            StripeWebhookController,
+            paid_page,
             FeedController,
+            LeadController,
+            PlatformWebhookController,
             PluginController,
+            JobController,
+            RuleController,
+            ItemEventController,
+            MetricController,
         ],
         dependencies={
             "runtime": Provide(lambda: rt, use_cache=True, sync_to_thread=False),

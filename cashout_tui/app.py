@@ -25,6 +25,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
+from cashout_tui.approvals import ApprovalsQueueScreen
 from cashout_tui.client import (
     ApiError,
     CashoutClient,
@@ -51,6 +52,8 @@ from cashout_tui.formatting import (
     next_attempt_text,
     parse_price,
 )
+from cashout_tui.inbox import InboxScreen
+from cashout_tui.jobs import JobsScreen
 from cashout_tui.outbox import ApprovalsScreen, OutboxScreen
 from cashout_tui.sale import SaleScreen
 
@@ -161,6 +164,8 @@ class ItemsScreen(Screen[None]):
         Binding("enter", "open_item", "Open"),
         Binding("o", "outbox", "Outbox"),
         Binding("a", "approvals", "Approvals"),
+        Binding("i", "inbox", "Inbox"),
+        Binding("j", "jobs", "Jobs"),
     ]
 
     def __init__(self, client: CashoutClient, polling: Polling | None = None) -> None:
@@ -279,8 +284,16 @@ class ItemsScreen(Screen[None]):
         self.app.push_screen(OutboxScreen(self.client))
 
     def action_approvals(self) -> None:
-        """Open the changes waiting for a person's approval."""
-        self.app.push_screen(ApprovalsScreen(self.client))
+        """Open the changes waiting for a person's approval (drafted replies with their conversation)."""
+        self.app.push_screen(ApprovalsQueueScreen(self.client, polling=self.polling))
+
+    def action_inbox(self) -> None:
+        """Open the inbox: buyer conversations, highest score first."""
+        self.app.push_screen(InboxScreen(self.client, self.polling))
+
+    def action_jobs(self) -> None:
+        """Open the scheduled jobs: next runs, outcomes, recent failures, run one now."""
+        self.app.push_screen(JobsScreen(self.client, self.polling))
 
     def action_new_item(self) -> None:
         """Open the new-item form."""

@@ -30,9 +30,14 @@ __all__ = [
     "DeliveryState",
     "Item",
     "ItemCreate",
+    "Lead",
+    "LeadEvent",
+    "LeadMessage",
+    "LeadState",
     "Listing",
     "ListingAction",
     "ListingStatus",
+    "OfferAction",
     "Page",
     "Photo",
     "Plugin",
@@ -277,6 +282,75 @@ class Plugin(TypedDict):
     hooks: list[str]
     platforms: list[dict[str, Any]]
     errors: list[str]
+
+
+# --- leads (types) --------------------------------------------------------------------------------
+
+LeadState = Literal["new", "open", "negotiating", "agreed", "won", "lost", "spam", "archived"]
+OfferAction = Literal["accept", "counter", "decline", "offer"]
+
+
+class LeadMessage(TypedDict):
+    """A message in a conversation: the buyer's (``in``), or ours (``out``: sent, or a draft on its way).
+
+    ``status`` is ``received`` for the buyer's; ours are ``draft``, ``awaiting_approval``, ``queued``,
+    ``sending``, ``sent``, ``needs_action``, ``failed``, ``unknown`` or ``discarded``.
+    """
+
+    id: str
+    direction: str
+    author: str
+    body: str
+    sent_at: str
+    status: str
+    intent: str | None
+    confidence: float | None
+    reason: str | None
+    offer_minor: int | None
+    generated_by: str | None
+    approval_id: str | None
+
+
+class LeadEvent(TypedDict):
+    """A step in a lead's timeline, with why."""
+
+    kind: str
+    detail: str
+    data: dict[str, Any]
+    at: str
+
+
+class Lead(TypedDict):
+    """A conversation with one buyer about one item on one platform.
+
+    ``messages`` and ``timeline`` are present only in :meth:`CashoutClient.get_lead` (and the
+    answers of the calls that change a lead).
+    """
+
+    id: str
+    platform: str
+    connection_id: str | None
+    item_id: str | None
+    listing_id: str | None
+    buyer_name: str | None
+    subject: str | None
+    state: LeadState
+    intent: str | None
+    intent_confidence: float | None
+    score: int
+    score_explanation: dict[str, Any]
+    flags: dict[str, Any]
+    negotiation: dict[str, Any]
+    last_message_at: str | None
+    last_inbound_at: str | None
+    last_outbound_at: str | None
+    awaiting_approval: int
+    created_at: str
+    messages: NotRequired[list[LeadMessage] | None]
+    timeline: NotRequired[list[LeadEvent] | None]
+
+
+# --- end of leads (types) -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -906,6 +980,177 @@ class CashoutClient:
         """
         return cast(list[Sale], (await self._page(f"/api/v1/items/{item_id}/sales", {})).data)
 
+    # --- leads -----------------------------------------------------------------------------------
+
+    async def list_leads(
+        self,
+        *,
+        state: str | None = None,
+        platform: str | None = None,
+        item_id: str | None = None,
+        min_score: int | None = None,
+        max_score: int | None = None,
+        needs_approval: bool | None = None,
+        sort: Literal["score", "recent"] = "score",
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Lead]:
+        """One page of the inbox, highest score first (``sort="recent"``: newest first).
+
+        Args:
+            state: only leads in these states, comma-separated (e.g. ``open,negotiating``).
+            platform: only leads on this platform.
+            item_id: only leads about this item.
+            min_score: only leads scoring at least this (0-100).
+            max_score: only leads scoring at most this (0-100).
+            needs_approval: only leads with a reply of ours waiting for a person.
+            sort: ``score`` or ``recent``.
+            limit: rows per page (1-200).
+            cursor: ``next_cursor`` of the previous page.
+
+        Returns:
+            The page (without ``messages`` and ``timeline``).
+        """
+        params = {
+            "state": state,
+            "platform": platform,
+            "item_id": item_id,
+            "min_score": min_score,
+            "max_score": max_score,
+            "needs_approval": needs_approval,
+            "sort": sort,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return cast(Page[Lead], await self._page("/api/v1/leads", params))
+
+    async def all_leads(
+        self,
+        *,
+        state: str | None = None,
+        needs_approval: bool | None = None,
+        sort: Literal["score", "recent"] = "score",
+        max_rows: int = 1_000,
+    ) -> list[Lead]:
+        """Every lead matching the filters (following cursors), in ``sort`` order, up to ``max_rows``.
+
+        Args:
+            state: only leads in these states, comma-separated.
+            needs_approval: only leads with a reply waiting for a person.
+            sort: ``score`` (highest first) or ``recent`` (newest first).
+            max_rows: stop after this many.
+
+        Returns:
+            The leads.
+        """
+        params = {"state": state, "needs_approval": needs_approval, "sort": sort}
+        return cast(list[Lead], await self._all("/api/v1/leads", params, max_rows))
+
+    async def get_lead(self, lead_id: str) -> Lead:
+        """One conversation with its ``messages`` (drafts included) and its ``timeline``.
+
+        Args:
+            lead_id: the lead's id.
+
+        Returns:
+            The lead.
+        """
+        return cast(Lead, await self._request("GET", f"/api/v1/leads/{lead_id}"))
+
+    async def update_lead(self, lead_id: str, changes: dict[str, Any]) -> Lead:
+        """Change a lead's ``state`` (e.g. ``lost``, ``archived``, ``spam``, ``open``) or its ``item_id``.
+
+        Args:
+            lead_id: the lead's id.
+            changes: e.g. ``{"state": "lost"}``; ``{"item_id": None}`` unlinks the item.
+
+        Returns:
+            The lead with its messages and timeline.
+        """
+        return cast(Lead, await self._request("PATCH", f"/api/v1/leads/{lead_id}", json_body=changes))
+
+    async def send_lead_reply(self, lead_id: str, body: str) -> Lead:
+        """Send a reply a person wrote: it is queued in the outbox at once, without approval.
+
+        Args:
+            lead_id: the lead's id.
+            body: the text.
+
+        Returns:
+            The lead with the reply among its messages.
+        """
+        body_json = {"body": body}
+        return cast(Lead, await self._request("POST", f"/api/v1/leads/{lead_id}/replies", json_body=body_json))
+
+    async def edit_lead_reply(self, lead_id: str, message_id: str, body: str) -> Lead:
+        """Change the text of our reply that has not left yet (a draft, or one waiting).
+
+        Args:
+            lead_id: the lead's id.
+            message_id: the reply's id.
+            body: the new text.
+
+        Returns:
+            The lead.
+        """
+        path = f"/api/v1/leads/{lead_id}/messages/{message_id}"
+        return cast(Lead, await self._request("PATCH", path, json_body={"body": body}))
+
+    async def approve_lead_reply(
+        self, lead_id: str, message_id: str, *, body: str | None = None, note: str = ""
+    ) -> Lead:
+        """Approve a drafted reply, with its text edited when ``body`` is given: it goes out through the outbox.
+
+        Args:
+            lead_id: the lead's id.
+            message_id: the reply's id.
+            body: the edited text to send instead of the draft's.
+            note: why, kept with the decision.
+
+        Returns:
+            The lead.
+        """
+        data: dict[str, Any] = {"note": note}
+        if body is not None:
+            data["body"] = body
+        path = f"/api/v1/leads/{lead_id}/messages/{message_id}/approve"
+        return cast(Lead, await self._request("POST", path, json_body=data))
+
+    async def discard_lead_reply(self, lead_id: str, message_id: str) -> Lead:
+        """Drop our reply before it leaves.
+
+        Args:
+            lead_id: the lead's id.
+            message_id: the reply's id.
+
+        Returns:
+            The lead.
+        """
+        return cast(Lead, await self._request("POST", f"/api/v1/leads/{lead_id}/messages/{message_id}/discard"))
+
+    async def answer_offer(
+        self, lead_id: str, action: OfferAction, *, amount_minor: int | None = None, message: str | None = None
+    ) -> Lead:
+        """Accept, counter or decline the buyer's offer, or make one; never below the item's floor (``422``).
+
+        Args:
+            lead_id: the lead's id.
+            action: ``accept``, ``counter``, ``decline`` or ``offer``.
+            amount_minor: the price in minor units (required to counter or offer; accept defaults to the offer).
+            message: the text sent to the buyer (a short template when absent).
+
+        Returns:
+            The lead with the reply queued.
+        """
+        data: dict[str, Any] = {"action": action}
+        if amount_minor is not None:
+            data["amount_minor"] = amount_minor
+        if message:
+            data["message"] = message
+        return cast(Lead, await self._request("POST", f"/api/v1/leads/{lead_id}/offers", json_body=data))
+
+    # --- end of leads ----------------------------------------------------------------------------
+
     # -- connections and plugins ------------------------------------------------------------------
 
     async def list_connections(self, *, platform: str | None = None) -> list[Connection]:
@@ -975,3 +1220,53 @@ class CashoutClient:
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise ApiError(0, "Bad response", "/api/v1/plugins did not answer with a list")
         return cast(list[Plugin], body["data"])
+
+    # -- scheduled jobs ---------------------------------------------------------------------------
+
+    async def list_jobs(self) -> dict[str, Any]:
+        """Every scheduled job and who runs them.
+
+        Returns:
+            ``{"data": [job, ...], "leader": {...} | None, ...}``; each job has ``id``, ``description``,
+            ``interval_seconds``, ``next_run_at``, ``last_run``, ``last_failure``, ``running``, ``queued``.
+        """
+        body = await self._request("GET", "/api/v1/jobs")
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise ApiError(0, "Bad response", "/api/v1/jobs did not answer with a list")
+        return body
+
+    async def run_job(self, job_id: str) -> dict[str, Any]:
+        """Run a job now; the server answers at once with the queued run.
+
+        Args:
+            job_id: the job's id, e.g. ``backup.run``.
+
+        Returns:
+            The run (``state`` is ``queued``).
+        """
+        return cast(dict[str, Any], await self._request("POST", f"/api/v1/jobs/{job_id}/run"))
+
+    async def get_job_run(self, run_id: str) -> dict[str, Any]:
+        """One job run (poll it to see a queued run's outcome).
+
+        Args:
+            run_id: the run's id (``run_...``).
+
+        Returns:
+            The run.
+        """
+        return cast(dict[str, Any], await self._request("GET", f"/api/v1/jobs/runs/{run_id}"))
+
+    async def list_job_runs(self, job_id: str, *, state: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """A job's most recent runs, newest first.
+
+        Args:
+            job_id: the job's id.
+            state: only runs in this state (``failed`` for the recent failures).
+            limit: how many.
+
+        Returns:
+            The runs.
+        """
+        page = await self._page(f"/api/v1/jobs/{job_id}/runs", {"state": state, "limit": limit})
+        return cast(list[dict[str, Any]], page.data)
