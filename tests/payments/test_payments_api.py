@@ -9,7 +9,7 @@ import pytest
 from payments.stripe_shop import Shop
 from sqlalchemy import func, select
 
-from cashout_server.db.models import PaymentLink
+from cashout_server.db.models import LeadMessage, PaymentLink
 from cashout_server.settings import StripeSettings
 
 
@@ -172,11 +172,6 @@ async def test_payments_list_filters_by_item_lead_and_status(shop: Shop) -> None
 
 
 async def test_the_link_is_sent_to_the_lead_as_a_reply(shop: Shop) -> None:
-    leads = pytest.importorskip("cashout_server.domain.leads.services")
-    if not hasattr(leads, "queue_reply"):
-        pytest.skip("the inbox's queue_reply is not available")
-    from cashout_server.db.models import LeadMessage
-
     item = await shop.item("Camera", 20000)
     lead = await shop.lead(item)
     r = await shop.pay(item_id=item, lead_id=lead, kind="checkout_session")
