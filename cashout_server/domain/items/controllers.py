@@ -22,8 +22,11 @@ from cashout_server.problems import ProblemError, conflict, not_found
 _LIVE = ("published", "pending", "publishing", "unknown", "needs_action")
 
 
-def item_out(item: Item, photo_count: int) -> ItemOut:
-    """The API view of an item."""
+_ITEM_COLUMNS = tuple(Item.__table__.c)
+
+
+def item_out(item: Item | Row[Any], photo_count: int) -> ItemOut:
+    """The API view of an item: a loaded :class:`Item`, or a Core row of :data:`_ITEM_COLUMNS` (lists)."""
     return ItemOut(
         id=item.public_id,
         sku=item.sku,
@@ -44,34 +47,6 @@ def item_out(item: Item, photo_count: int) -> ItemOut:
         photo_count=photo_count,
         created_at=item.created_at,
         updated_at=item.updated_at,
-    )
-
-
-_ITEM_COLUMNS = tuple(Item.__table__.c)
-
-
-def _item_row_out(row: Row[Any], photo_count: int) -> ItemOut:
-    """:func:`item_out` for a Core row of :data:`_ITEM_COLUMNS`."""
-    return ItemOut(
-        id=row.public_id,
-        sku=row.sku,
-        title=row.title,
-        description=row.description,
-        condition=Condition(row.condition),
-        category=row.category,
-        brand=row.brand,
-        identifiers=dict(row.identifiers),
-        quantity=row.quantity,
-        currency=row.currency,
-        cost_basis_minor=row.cost_basis_minor,
-        list_price_minor=row.list_price_minor,
-        floor_price_minor=row.floor_price_minor,
-        facts=dict(row.facts or {}),
-        negotiation=dict(row.negotiation or {}),
-        status=ItemStatus(row.status),
-        photo_count=photo_count,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 
@@ -119,7 +94,7 @@ class ItemController(Controller):
         after = encode_cursor(page[limit - 1].id) if len(page) > limit else None
         page = page[:limit]
         counts = await services.photo_counts(db, [r.id for r in page])
-        return Page(data=[_item_row_out(r, counts.get(r.id, 0)) for r in page], next_cursor=after)
+        return Page(data=[item_out(r, counts.get(r.id, 0)) for r in page], next_cursor=after)
 
     @post("/", operation_id="createItem")
     async def create_item(self, db: Db, data: JSONBody[ItemCreate]) -> ItemOut:
