@@ -1,14 +1,16 @@
-"""The one way fakes serve: an aiohttp application on ``127.0.0.1`` from a background thread.
+"""The one way fakes serve on ``127.0.0.1`` from a background thread.
 
-Every fake server in :mod:`cashout_server.testing` (and plugin authors' own) mixes this in and
-says only what it serves (:meth:`LoopbackServer.build_app`); starting, binding a free port and
-stopping cleanly are done here once.
+Fakes built on aiohttp mix in :class:`LoopbackServer` and say only what they serve
+(:meth:`LoopbackServer.build_app`); fakes built on the standard library's ``http.server`` (a
+handler class that can block, for hung answers) mix in :class:`ThreadedHTTPFake` and name their
+handler. Starting, binding a free port and stopping cleanly are done here once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 from aiohttp import web
@@ -87,3 +89,58 @@ class LoopbackServer:
         server: Any = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server whose request threads never outlive it and that prints no errors."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that timed out and hung up is part of the tests, not an error to print."""
+
+
+class ThreadedHTTPFake:
+    """Mixin for ``http.server`` fakes: ``start()``/``stop()`` and ``url``.
+
+    Subclasses (usually dataclasses) declare ``_server`` and ``_thread`` defaulting to ``None``
+    and ``_stopping`` (a ``threading.Event`` set on stop, to cut delayed answers short), and
+    return their handler class from :meth:`handler_class`; each handler instance finds the fake
+    as ``self.fake``.
+    """
+
+    thread_name = "fake"
+    """Name of the serving thread (shows in thread dumps)."""
+    _server: ThreadingHTTPServer | None
+    _thread: threading.Thread | None
+    _stopping: threading.Event
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler class to serve with."""
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running server."""
+        assert self._server is not None, "not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Self:
+        """Serve in a background thread (port 0 picks a free port)."""
+        handler = type("Handler", (self.handler_class(),), {"fake": self})
+        self._server = QuietHTTPServer((host, port), handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.thread_name, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, wake delayed answers and close the socket."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

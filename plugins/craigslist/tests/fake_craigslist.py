@@ -32,6 +32,8 @@ from xml.sax.saxutils import escape, quoteattr
 import defusedxml.ElementTree as SafeET
 import yaml
 
+from cashout_server.testing.loopback import ThreadedHTTPFake
+
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared/platforms/fixtures/craigslist"
 
 NS_RSS = "http://purl.org/rss/1.0/"
@@ -101,7 +103,7 @@ class _Fault:
 
 
 @dataclass
-class FakeCraigslist:
+class FakeCraigslist(ThreadedHTTPFake):
     """The fake's state and knobs; :meth:`start` serves it on ``127.0.0.1``.
 
     Attributes:
@@ -132,34 +134,11 @@ class FakeCraigslist:
 
     # --- control --------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        """Base URL of the running server."""
-        assert self._server is not None, "not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    thread_name = "fake-craigslist"
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeCraigslist:
-        """Serve in a background thread (port 0 picks a free port)."""
-
-        class Handler(_Handler):
-            fake = self
-
-        self._server = _Server((host, port), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-craigslist", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, wake delayed answers and close the socket."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler of this fake."""
+        return _Handler
 
     def fail_next(
         self,
@@ -341,14 +320,6 @@ def _rss(answers: list[tuple[str, str]]) -> bytes:
         + "\n".join(xml for _, xml in answers)
         + "\n</rdf:RDF>\n"
     ).encode("utf-8")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that timed out and hung up is part of the tests, not an error to print.
-        pass
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -46,6 +46,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from cashout_server.testing.loopback import ThreadedHTTPFake
+
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared/platforms/fixtures/meta"
 
 # ProductItem enums [C SDK, FACTS.md section 3].
@@ -410,7 +412,7 @@ def validate_product(data: Mapping[str, Any], *, partial: bool = False) -> tuple
 
 
 @dataclass
-class FakeGraph:
+class FakeGraph(ThreadedHTTPFake):
     """The fake's state and knobs; :meth:`start` serves it on ``127.0.0.1``.
 
     Attributes:
@@ -478,13 +480,6 @@ class FakeGraph:
     # --- control --------------------------------------------------------------------------
 
     @property
-    def url(self) -> str:
-        """Base URL of the running server."""
-        assert self._server is not None, "not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    @property
     def token(self) -> str:
         """A token the fake accepts."""
         return sorted(self.access_tokens)[0]
@@ -542,27 +537,11 @@ class FakeGraph:
         """A catalog that exists."""
         return sorted(self.catalogs)[0]
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeGraph:
-        """Serve in a background thread (port 0 picks a free port)."""
+    thread_name = "fake-graph"
 
-        class Handler(_Handler):
-            fake = self
-
-        self._server = _Server((host, port), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-graph", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, wake delayed answers and close the socket."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler of this fake."""
+        return _Handler
 
     def fail_next(
         self,
@@ -1128,14 +1107,6 @@ class FakeGraph:
         """Sleep ``seconds`` (cut short by :meth:`stop`)."""
         if seconds > 0:
             self._stopping.wait(seconds)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that timed out and hung up is part of the tests, not an error to print.
-        pass
 
 
 class _Handler(BaseHTTPRequestHandler):
